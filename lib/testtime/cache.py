@@ -1,0 +1,92 @@
+"""Train-on-demand checkpoint cache, keyed by a hash of the config and the library version.
+
+Any notebook can run on its own: the first one that needs a model trains it and stores it,
+the next one (or the next CI run on the same machine) loads it. Writes are atomic (a
+temporary file in the same folder, then ``os.replace``), and a corrupt or partial file is
+retrained rather than crashing the notebook.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import torch
+
+from testtime import __version__
+
+T = TypeVar("T")
+CACHE_ENV = "TESTTIME_CACHE"
+
+
+def cache_dir() -> Path:
+    """``$TESTTIME_CACHE`` if set, else the user's cache folder (``~/.cache/testtime``)."""
+    env = os.environ.get(CACHE_ENV)
+    if env:
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "testtime"
+
+
+def config_key(name: str, config: dict[str, Any]) -> str:
+    """A short stable hash of the name, the (JSON-serialisable) config and the version."""
+    payload = json.dumps(
+        {"name": name, "config": config, "version": __version__}, sort_keys=True, default=str
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def atomic_save(obj: Any, path: Path) -> None:
+    """``torch.save`` to ``path`` so that readers see either nothing or the whole file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            torch.save(obj, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_or_train(
+    name: str,
+    config: dict[str, Any],
+    train_fn: Callable[[], T],
+    *,
+    directory: str | Path | None = None,
+    verbose: bool = True,
+) -> T:
+    """Return the cached result of ``train_fn()`` for (name, config), training it if needed.
+
+    ``train_fn`` returns anything ``torch.save`` accepts (typically a ``state_dict``, or a dict
+    of them plus metrics). Tensors are loaded onto the CPU; move them where you need them.
+    """
+    if not isinstance(name, str) or not name or any(c in name for c in "/\\"):
+        raise ValueError(f"name={name!r} is not valid; expected a non-empty name without slashes")
+    if not isinstance(config, dict):
+        raise ValueError(f"config={config!r} is not valid; expected a dict")
+    folder = Path(directory) if directory is not None else cache_dir()
+    path = folder / f"{name}-{config_key(name, config)}.pt"
+    if path.exists():
+        try:
+            result = torch.load(path, map_location="cpu", weights_only=False)
+            if verbose:
+                print(f"loaded cached {name} from {path}")
+            return result
+        except Exception as err:  # a partial or corrupt file: retrain, never crash
+            warnings.warn(f"cache entry {path} is unreadable ({err!r}); retraining", stacklevel=2)
+            path.unlink(missing_ok=True)
+    result = train_fn()
+    atomic_save(result, path)
+    if verbose:
+        print(f"trained {name} and cached it at {path}")
+    return result

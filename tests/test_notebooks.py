@@ -1,0 +1,90 @@
+"""Every course notebook: conventions, then a full execution with papermill in quick mode.
+
+Execution times go to build/notebook_times.json (one entry per notebook, updated per test).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from testtime.course import check_conventions, execute_notebook, list_notebooks
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = list_notebooks(ROOT / "notebooks")
+REPORT = ROOT / "build" / "notebook_times.json"
+CELL_TIMEOUT = 240  # seconds per cell
+NOTEBOOK_BUDGET = 300  # seconds per notebook: a guard against runaway runs, not a speed claim
+EXECUTED: dict[str, Path] = {}
+
+
+def _record(name: str, seconds: float, ok: bool) -> None:
+    REPORT.parent.mkdir(parents=True, exist_ok=True)
+    data = json.loads(REPORT.read_text()) if REPORT.exists() else {}
+    data[name] = {"seconds": round(seconds, 1), "ok": ok, "mode": "quick"}
+    tmp = REPORT.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+    os.replace(tmp, REPORT)
+
+
+def _stdout_lines(path: Path) -> list[str]:
+    nb = nbformat.read(str(path), as_version=4)
+    lines = []
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "stream" and out.get("name") == "stdout":
+                lines += [ln for ln in out["text"].splitlines() if "(timing)" not in ln]
+    return lines
+
+
+def test_there_are_notebooks():
+    assert NOTEBOOKS and NOTEBOOKS[0].name == "00_course_tour.ipynb"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_conventions(path):
+    assert check_conventions(path) == []
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_executes_in_quick_mode(path, tmp_path):
+    out = tmp_path / path.name
+    result = execute_notebook(path, out, {"SEED": 0}, cell_timeout=CELL_TIMEOUT)
+    _record(path.name, result.seconds, result.ok)
+    assert result.ok, f"{path.name} failed: {result.error}"
+    assert result.mode == "quick", "notebooks must run in quick mode under the tests"
+    assert result.seconds < NOTEBOOK_BUDGET, f"{path.name} took {result.seconds:.0f} s"
+    EXECUTED[path.name] = out
+
+
+@pytest.mark.notebook
+def test_same_seed_gives_identical_metrics(tmp_path):
+    name = "00_course_tour.ipynb"
+    first = EXECUTED.get(name)
+    if first is None:
+        first = tmp_path / "first.ipynb"
+        assert execute_notebook(ROOT / "notebooks" / name, first, {"SEED": 0}).ok
+    second = tmp_path / "second.ipynb"
+    assert execute_notebook(ROOT / "notebooks" / name, second, {"SEED": 0}).ok
+    a, b = _stdout_lines(first), _stdout_lines(second)
+    assert any(re.search(r"\d\.\d{3}", line) for line in a), "no metrics were printed"
+    assert a == b
+
+
+def test_convention_checker_catches_problems(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# no badge"), nbformat.v4.new_code_cell("x = 1")]
+    nb.cells[1].outputs = [nbformat.v4.new_output("stream", name="stdout", text="hi")]
+    path = tmp_path / "00_bad.ipynb"
+    nbformat.write(nb, str(path))
+    problems = "\n".join(check_conventions(path))
+    for expected in ("outputs", "Colab badge", "setup cell", "parameters", "asserts nothing"):
+        assert expected in problems
+    path.write_text("{not json")
+    assert "not a valid notebook" in check_conventions(path)[0]

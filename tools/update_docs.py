@@ -1,0 +1,65 @@
+"""Refresh the generated parts of README.md and syllabus.md from the notebooks present.
+
+    python tools/update_docs.py
+
+README: the notebook table between ``<!-- notebooks:start -->`` and ``<!-- notebooks:end -->``.
+syllabus.md: the status column (ready when notebooks/NN_*.ipynb exists, else planned).
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "lib"))
+from testtime.course import colab_badge, list_notebooks  # noqa: E402
+
+PARTS = {0: "0 · Start", 1: "I · Test-time training", 6: "II · Test-time adaptation",
+         10: "III · Test-time scaling", 15: "IV · Verifier-guided RL"}
+
+
+def titles_from_syllabus(text: str) -> dict[str, str]:
+    first_table = text.split("## Papers")[0]
+    return dict(re.findall(r"^\| (\d\d) \| ([^|]+?) \|", first_table, re.M))
+
+
+def readme_table(titles: dict[str, str]) -> str:
+    present = {p.name[:2]: p for p in list_notebooks(ROOT / "notebooks")}
+    rows = ["| part | notebook | open | status |", "|---|---|---|---|"]
+    for num, title in sorted(titles.items()):
+        part = PARTS.get(int(num), "")
+        if num in present:
+            path = present[num]
+            link = f"[{num} · {title}](notebooks/{path.name})"
+            rows.append(f"| {part} | {link} | {colab_badge(f'notebooks/{path.name}')} | ready |")
+        else:
+            rows.append(f"| {part} | {num} · {title} | | planned |")
+    return "\n".join(rows)
+
+
+def main() -> int:
+    syllabus_path, readme_path = ROOT / "syllabus.md", ROOT / "README.md"
+    syllabus = syllabus_path.read_text()
+    present = {p.name[:2] for p in list_notebooks(ROOT / "notebooks")}
+
+    def status(match: re.Match) -> str:
+        num = match.group(1)
+        return match.group(0)[: match.start(2) - match.start(0)] + (
+            "ready" if num in present else "planned"
+        ) + " |"
+
+    syllabus = re.sub(r"^\| (\d\d) \|.*\| (ready|planned|\{s\d\d\}) \|$", status, syllabus, flags=re.M)
+    syllabus_path.write_text(syllabus)
+    readme = readme_path.read_text()
+    table = readme_table(titles_from_syllabus(syllabus))
+    readme = re.sub(r"(<!-- notebooks:start -->\n).*?(<!-- notebooks:end -->)",
+                    lambda m: m.group(1) + table + "\n" + m.group(2), readme, flags=re.S)
+    readme_path.write_text(readme)
+    print(f"{len(present)} notebooks ready")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
