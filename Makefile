@@ -3,7 +3,7 @@
 #   make course       run every notebook with papermill -> build/executed/, build/course_report.md
 #   make test         lint + library tests + every notebook in quick mode (what CI runs)
 #   make assignments  regenerate the student versions in assignments/
-#   make grade SUBMISSIONS=path   grade one .ipynb or a folder of them -> build/grades/
+#   make grade SUBMISSIONS=path   grade one .ipynb or a class folder -> $(GRADES) (build/grades)
 #   make bench        the speed benchmarks (ratios measured side by side)
 
 PYTHON ?= python3
@@ -14,6 +14,7 @@ STAMP := $(VENV)/.installed
 TORCH_CPU ?= torch==2.13.0
 TORCH_GPU ?= torch>=2.1
 SUBMISSIONS ?= submissions
+GRADES ?= build/grades
 
 export MPLBACKEND ?= Agg
 export TESTTIME_CACHE ?= $(CURDIR)/build/cache
@@ -47,7 +48,7 @@ assignments: $(STAMP)
 	$(PY) -m testtime.assignments build
 
 grade: $(STAMP)
-	$(PY) -m testtime.assignments grade $(SUBMISSIONS) --out build/grades
+	$(PY) -m testtime.assignments grade $(SUBMISSIONS) --out $(GRADES)
 
 bench: $(STAMP)
 	@for script in benchmarks/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done

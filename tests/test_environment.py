@@ -1,8 +1,9 @@
 """environment.yml, pyproject.toml and the README's commands stay consistent."""
 
 import re
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 

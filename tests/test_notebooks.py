@@ -88,3 +88,12 @@ def test_convention_checker_catches_problems(tmp_path):
         assert expected in problems
     path.write_text("{not json")
     assert "not a valid notebook" in check_conventions(path)[0]
+
+
+def test_papermill_sees_every_parameter():
+    from papermill.translators import PythonTranslator
+
+    from testtime.course import PARAMETERS, PARAMETERS_CELL
+
+    found = [p.name for p in PythonTranslator.inspect({"source": PARAMETERS_CELL})]
+    assert found == list(PARAMETERS)

@@ -39,7 +39,7 @@ if importlib.util.find_spec("testtime") is None:
                         "git+https://github.com/{REPO}.git"], check=True)"""
 
 PARAMETERS_CELL = """\
-QUICK = None        # None: quick on CPU, full on GPU; True/False force it (TESTTIME_QUICK=1 too)
+QUICK = None        # None: quick on CPU, full on GPU; True/False force it (so does TESTTIME_QUICK)
 DEVICE = "auto"     # "auto", "cpu", "cuda", "cuda:N" or "mps"
 SEED = 0            # any integer in [0, 2**32)
 FIGURES_DIR = None  # a folder to save the figures into, e.g. "../figures\""""
@@ -96,8 +96,11 @@ def check_conventions(path: Path) -> list[str]:
     params = [c for c in code if "parameters" in c.get("metadata", {}).get("tags", [])]
     if len(params) != 1:
         problems.append("exactly one code cell must be tagged 'parameters'")
-    elif not all(re.search(rf"^{p}\s*=", _source(params[0]), re.M) for p in PARAMETERS):
-        problems.append(f"the parameters cell must set {', '.join(PARAMETERS)}")
+    elif _source(params[0]) != PARAMETERS_CELL:
+        problems.append(
+            f"the parameters cell must set {', '.join(PARAMETERS)} exactly as "
+            "testtime.course.PARAMETERS_CELL (tools/sync_standard_cells.py rewrites it)"
+        )
     narrative = [c for c in code if "grader" not in c.get("metadata", {}).get("tags", [])]
     if not any(re.search(r"^\s*assert\b", _source(c), re.M) for c in narrative):
         problems.append("the notebook asserts nothing outside its grader cells")

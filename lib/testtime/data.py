@@ -144,6 +144,7 @@ def load_cifar10(root: str | Path | None = None, download: bool = True) -> Image
     """
     import hashlib
     import pickle
+    import shutil
     import tarfile
     import urllib.request
 
@@ -165,7 +166,8 @@ def load_cifar10(root: str | Path | None = None, download: bool = True) -> Image
         folder.mkdir(parents=True, exist_ok=True)
         tmp = archive.with_suffix(".part")
         try:
-            urllib.request.urlretrieve(CIFAR10_URL, tmp)
+            with urllib.request.urlopen(CIFAR10_URL, timeout=60) as response, open(tmp, "wb") as out:
+                shutil.copyfileobj(response, out)
         except Exception as err:  # noqa: BLE001 - no network, proxy, ...
             tmp.unlink(missing_ok=True)
             raise RuntimeError(f"could not download {CIFAR10_URL}: {err}") from err

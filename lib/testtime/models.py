@@ -261,7 +261,7 @@ class TinyGPT(nn.Module):
         out = prompt
         done = torch.zeros(prompt.size(0), dtype=torch.bool, device=prompt.device)
         state, logits = None, None
-        for i in range(max_new_tokens):
+        for _ in range(max_new_tokens):
             if use_cache:
                 logits, state = self.step(out if state is None else out[:, -1:], state)
             else:

@@ -1,0 +1,85 @@
+"""Decoding speed of the tiny reasoner, measured side by side in one run (ratios, not limits).
+
+    python benchmarks/decoding.py [--device cpu|cuda] [--problems 8]
+
+1. naive decoding (recompute the prefix every step) vs KV-cached, batch 1, vs KV-cached batched;
+2. plain greedy decoding vs model-free speculative decoding (prompt lookup), one sequence at a
+   time, with identical outputs checked.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+from testtime.reasoning import (
+    BLOCK_SIZE,
+    EOS_ID,
+    PAD_ID,
+    PROMPT_LEN,
+    encode_prompts,
+    load_reasoner,
+    make_problems,
+)
+from testtime.search.speculative import prompt_lookup_draft, speculative_generate
+
+
+def timed(fn):
+    start = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - start
+
+
+def generated_tokens(out: torch.Tensor) -> int:
+    return int((out[:, PROMPT_LEN:] != PAD_ID).sum())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--problems", type=int, default=8, help="problems per difficulty level")
+    args = parser.parse_args()
+    model = load_reasoner("small", device=args.device, verbose=False)
+    problems = make_problems(args.problems, seed=7, split="test")
+    prompts = encode_prompts(problems, device=args.device)
+    max_new = BLOCK_SIZE - PROMPT_LEN
+    kw = dict(temperature=1.0, stop_tokens=[EOS_ID], pad_token=PAD_ID)
+
+    def sample(rows, use_cache):
+        gen = torch.Generator(device=args.device).manual_seed(0)
+        return model.generate(rows, max_new, generator=gen, use_cache=use_cache, **kw)
+
+    few = prompts[:8]
+    naive, t_naive = timed(lambda: [sample(few[i : i + 1], False) for i in range(len(few))])
+    cached1, t_cached1 = timed(lambda: [sample(few[i : i + 1], True) for i in range(len(few))])
+    many = prompts.repeat(16, 1)
+    batched, t_batched = timed(lambda: sample(many, True))
+    rate = {
+        "naive, batch 1": sum(map(generated_tokens, naive)) / t_naive,
+        "KV cache, batch 1": sum(map(generated_tokens, cached1)) / t_cached1,
+        f"KV cache, batch {len(many)}": generated_tokens(batched) / t_batched,
+    }
+    print(f"device {args.device}: sampling tokens/s")
+    for name, value in rate.items():
+        print(f"  {name:>22}: {value:10.0f}  ({value / rate['naive, batch 1']:.1f}x naive)")
+
+    greedy_rows, t_plain = timed(lambda: [
+        model.generate(prompts[i : i + 1], max_new, temperature=0, stop_tokens=[EOS_ID],
+                       pad_token=PAD_ID) for i in range(len(prompts))])
+    spec, t_spec = timed(lambda: [
+        speculative_generate(model, prompts[i].tolist(), max_new, prompt_lookup_draft, k=4,
+                             stop_tokens=[EOS_ID]) for i in range(len(prompts))])
+    same = all(row[0, PROMPT_LEN:].tolist()[: len(out)] == out
+               for row, (out, _) in zip(greedy_rows, spec))
+    tokens = sum(s.generated for _, s in spec)
+    passes = sum(s.forward_passes for _, s in spec)
+    print(f"greedy, one sequence at a time ({len(prompts)} problems, identical outputs: {same})")
+    print(f"  {'plain':>22}: {tokens / t_plain:10.0f} tokens/s, 1.00 tokens per forward pass")
+    print(f"  {'speculative (lookup)':>22}: {tokens / t_spec:10.0f} tokens/s, "
+          f"{tokens / passes:.2f} tokens per forward pass  ({t_plain / t_spec:.2f}x plain)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,101 @@
+"""RL-trained tiny reasoners, cached: the SFT policy of ``testtime.reasoning`` after a short
+run of verifier-rewarded RL (notebook 15 trains them; notebooks 17-19 reuse them).
+
+The recipe is deliberately small (quick mode on 2 CPU cores): prompts from the *train*
+split of levels 1-4, the exact-answer verifier as reward, :class:`testtime.rl.RLConfig`
+hyperparameters. The cache key holds the SFT config, the RL config, the levels and the seed.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import replace
+from typing import Any
+
+import torch
+
+from testtime.cache import load_or_train
+from testtime.models import TinyGPT
+from testtime.reasoning.sft import build_model, load_reasoner, reasoner_config
+from testtime.reasoning.task import Problem, make_problems
+from testtime.reasoning.verify import is_correct
+from testtime.rl.rollouts import Rollout
+from testtime.rl.trainer import RLConfig, train_rl
+
+RL_LEVELS = (1, 2, 3, 4)
+# the longest canonical completion of a level-4 problem: lines of 7, 5, 3, 1 chars + ends
+RL_MAX_NEW_TOKENS = 20
+DEFAULT_RL = RLConfig(
+    loss_type="grpo",
+    steps=40,
+    prompts_per_step=16,
+    group_size=8,
+    lr=1e-3,
+    max_new_tokens=RL_MAX_NEW_TOKENS,
+)
+
+
+def verifier_rewards(
+    problems: list[Problem], completions: list[str], rollout: Rollout
+) -> torch.Tensor:
+    """The exact-answer reward (1 when the final answer is right) for :func:`train_rl`."""
+    return torch.tensor([float(is_correct(p, c)) for p, c in zip(problems, completions)])
+
+
+def train_rl_policy(
+    config: RLConfig = DEFAULT_RL,
+    *,
+    seed: int = 0,
+    levels: tuple[int, ...] = RL_LEVELS,
+    progress: bool = True,
+) -> tuple[TinyGPT, list[dict[str, float]]]:
+    """Start from the cached SFT small reasoner and train it with ``config`` on train-split
+    problems (drawn with ``seed``); return the policy and the diagnostics of every step."""
+    model = load_reasoner("small", verbose=False)
+    pool = make_problems(200, levels, seed=seed, split="train")
+    rng = random.Random(seed)
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    ref = load_reasoner("small", verbose=False) if config.beta > 0 else None
+    history = train_rl(
+        model,
+        lambda step: rng.sample(pool, config.prompts_per_step),
+        verifier_rewards,
+        config,
+        generator=gen,
+        ref_model=ref,
+        progress=progress,
+    )
+    return model.eval(), history
+
+
+def load_rl_policy(
+    loss_type: str = "grpo",
+    *,
+    seed: int = 0,
+    config: RLConfig | None = None,
+    device: torch.device | str = "cpu",
+    verbose: bool = True,
+    **overrides: Any,
+) -> tuple[TinyGPT, list[dict[str, float]]]:
+    """The cached RL-trained reasoner (trained on first use) and its training diagnostics.
+
+    ``config`` defaults to ``DEFAULT_RL`` with ``loss_type``; keyword ``overrides`` replace
+    its fields (e.g. ``steps=20``).
+    """
+    cfg = replace(config or DEFAULT_RL, loss_type=loss_type, **overrides)
+    key = {
+        "sft": reasoner_config("small"),
+        "rl": cfg.to_dict(),
+        "levels": list(RL_LEVELS),
+        "seed": seed,
+    }
+
+    def train() -> dict[str, Any]:
+        model, history = train_rl_policy(cfg, seed=seed, progress=verbose)
+        return {"state_dict": model.state_dict(), "history": history}
+
+    result = load_or_train(f"rl-{loss_type}-small", key, train, verbose=verbose)
+    model = build_model(reasoner_config("small"))
+    model.load_state_dict(result["state_dict"])
+    return model.to(device).eval(), result["history"]

@@ -1,0 +1,124 @@
+"""Cached verifiers of the tiny reasoner: ``load_orm`` and ``load_prm``.
+
+Both train a :class:`~testtime.search.verifiers.ValueModel` that starts from the reasoner's
+own weights, on the reasoner's own samples of *training-split* problems (never the held-out
+problems the notebooks evaluate on), and cache it with ``testtime.cache.load_or_train`` keyed
+by the reasoner's config and the recipe, so notebooks 11, 12, 13 and 19 share one copy.
+
+- ORM: every step end labelled with the sample's final correctness (Cobbe et al. 2021).
+- PRM: Math-Shepherd Monte-Carlo soft labels from ``rollouts`` continuations per step.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from testtime.cache import load_or_train
+from testtime.reasoning import (
+    LEVELS,
+    TOKENIZER,
+    format_prompt,
+    is_correct,
+    load_reasoner,
+    make_problems,
+    reasoner_config,
+)
+from testtime.runtime import check_choice
+from testtime.search.policy import TinyGPTPolicy
+from testtime.search.verifiers import (
+    LabelledSolution,
+    ValueModel,
+    Verifier,
+    mc_step_labels,
+    outcome_labels,
+    train_value_model,
+)
+
+_COMMON: dict[str, Any] = {"temperature": 0.8, "batch_size": 64, "seed": 1234}
+RECIPES: dict[str, dict[str, Any]] = {
+    # the ORM needs more samples than the PRM: outcome labels are a weaker signal per sample
+    "orm": {**_COMMON, "problems_per_level": 96, "samples": 8, "steps": 800, "lr": 2e-3},
+    # the PRM's labels cost `rollouts` extra samples per step
+    "prm": {**_COMMON, "problems_per_level": 48, "samples": 4, "steps": 800, "lr": 2e-3,
+            "rollouts": 4, "label": "soft"},
+}
+
+
+def verifier_config(kind: str, policy_size: str = "small", **overrides: Any) -> dict[str, Any]:
+    """The config keying a cached verifier: its kind, the policy's config and the recipe
+    (``RECIPES[kind]`` updated with ``overrides``)."""
+    check_choice("kind", kind, tuple(RECIPES))
+    unknown = set(overrides) - set(RECIPES[kind])
+    if unknown:
+        raise ValueError(f"overrides {sorted(unknown)} are not valid; "
+                         f"choose from {sorted(RECIPES[kind])}")
+    recipe = {**RECIPES[kind], **overrides}
+    if kind == "prm":
+        check_choice("label", recipe["label"], ("soft", "hard"))
+    return {"kind": kind, "policy": reasoner_config(policy_size), "recipe": recipe}
+
+
+def build_training_data(config: dict[str, Any], device: torch.device | str = "cpu",
+                        ) -> list[LabelledSolution]:
+    """Sample the policy on training problems and label the samples (ORM or PRM labels)."""
+    recipe = config["recipe"]
+    lm = load_reasoner(config["policy"]["size"], device=device, verbose=False)
+    policy = TinyGPTPolicy(lm, TOKENIZER)
+    gen = torch.Generator().manual_seed(recipe["seed"])
+    problems = make_problems(recipe["problems_per_level"], LEVELS, seed=recipe["seed"],
+                             split="train")
+    rows = [p for p in problems for _ in range(recipe["samples"])]
+    prompts = [format_prompt(p.expr) for p in rows]
+    outs = policy.sample(prompts, generator=gen, temperature=recipe["temperature"])
+    completions = [o.text for o in outs]
+    correct = [is_correct(p, c) for p, c in zip(rows, completions)]
+    if config["kind"] == "orm":
+        return outcome_labels(prompts, completions, correct)
+    labels = mc_step_labels(policy, prompts, completions, lambda r, c: is_correct(rows[r], c),
+                            rollouts=recipe["rollouts"], generator=gen,
+                            temperature=recipe["temperature"])
+    if recipe["label"] == "hard":
+        labels = [[float(x > 0) for x in ls] for ls in labels]
+    return [LabelledSolution(p, c, ls) for p, c, ls in zip(prompts, completions, labels)]
+
+
+def train_verifier(config: dict[str, Any], device: torch.device | str = "cpu",
+                   progress: bool = True) -> dict[str, Any]:
+    """Build the data and train the value model; returns its state dict and the losses."""
+    data = build_training_data(config, device)
+    lm = load_reasoner(config["policy"]["size"], device=device, verbose=False)
+    model = ValueModel.from_lm(lm)
+    recipe = config["recipe"]
+    losses = train_value_model(model, data, TOKENIZER, steps=recipe["steps"],
+                               batch_size=recipe["batch_size"], lr=recipe["lr"],
+                               generator=torch.Generator().manual_seed(recipe["seed"]),
+                               progress=progress)
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    mean_label = sum(sum(d.labels) / len(d.labels) for d in data) / len(data)
+    return {"state_dict": state, "losses": losses, "mean_label": mean_label, "n": len(data)}
+
+
+def _load(kind: str, policy_size: str, device: torch.device | str, aggregation: str,
+          verbose: bool, overrides: dict[str, Any]) -> Verifier:
+    config = verifier_config(kind, policy_size, **overrides)
+    result = load_or_train(f"{kind}-{policy_size}", config,
+                           lambda: train_verifier(config, device, progress=verbose),
+                           verbose=verbose)
+    lm = load_reasoner(policy_size, device=device, verbose=False)
+    model = ValueModel.from_lm(lm)
+    model.load_state_dict(result["state_dict"])
+    return Verifier(model.to(device).eval(), TOKENIZER, aggregation=aggregation)
+
+
+def load_orm(policy_size: str = "small", *, device: torch.device | str = "cpu",
+             aggregation: str = "last", verbose: bool = True, **overrides: Any) -> Verifier:
+    """The cached outcome reward model of the reasoner (trained on first use)."""
+    return _load("orm", policy_size, device, aggregation, verbose, overrides)
+
+
+def load_prm(policy_size: str = "small", *, device: torch.device | str = "cpu",
+             aggregation: str = "last", verbose: bool = True, **overrides: Any) -> Verifier:
+    """The cached Math-Shepherd process reward model of the reasoner (trained on first use)."""
+    return _load("prm", policy_size, device, aggregation, verbose, overrides)

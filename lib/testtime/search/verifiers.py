@@ -1,0 +1,255 @@
+"""Learned verifiers: an outcome reward model (ORM) and a process reward model (PRM).
+
+Both are a :class:`ValueModel`: a TinyGPT trunk (initialised from the policy's own weights,
+as reward models usually start from the policy) with a linear head that reads the final
+hidden state at the end of every step and predicts the probability that the solution is, or
+from there can still become, correct.
+
+- ORM ("Training Verifiers to Solve Math Word Problems", Cobbe et al. 2021, arXiv 2110.14168):
+  trained on the policy's own samples, every step-end position labelled with the *final*
+  outcome of its sample (Cobbe trains every token on the outcome; we keep step ends).
+- PRM with Monte-Carlo labels ("Math-Shepherd: Verify and Reinforce LLMs Step-by-step without
+  Human Annotations", Wang et al. 2024, arXiv 2312.08935): from the prefix ending at step
+  ``i`` the policy rolls out ``K`` completions; the *soft* label is the fraction that reach the
+  right answer, the *hard* label is 1 if any does (eq. 3-4 of the paper).
+
+A solution's score aggregates its step scores: ``last`` (the default of
+huggingface/search-and-learn), ``min`` (Lightman et al. / Snell et al.) or ``prod``.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from testtime.models import TinyGPT, cosine_lr
+from testtime.runtime import check_choice, check_positive
+from testtime.search.costs import Cost
+from testtime.search.policy import Policy
+
+AGGREGATIONS = ("last", "min", "prod", "mean")
+
+
+def aggregate(step_scores: Sequence[float], how: str = "last") -> float:
+    """One score per solution from its step scores: 'last', 'min', 'prod' or 'mean'."""
+    check_choice("how", how, AGGREGATIONS)
+    if len(step_scores) == 0:
+        return 0.0
+    s = torch.as_tensor(step_scores, dtype=torch.float64)
+    if how == "last":
+        return float(s[-1])
+    if how == "min":
+        return float(s.min())
+    if how == "prod":
+        return float(s.prod())
+    return float(s.mean())
+
+
+def split_steps(completion: str, step_end: str = "\n", eos: str = "$") -> list[str]:
+    """``"a\\nb$"`` -> ``["a\\n", "b$"]``; an unterminated tail is kept as the last step."""
+    steps, start = [], 0
+    for i, ch in enumerate(completion):
+        if ch in (step_end, eos):
+            steps.append(completion[start : i + 1])
+            start = i + 1
+            if ch == eos:
+                return steps
+    if start < len(completion):
+        steps.append(completion[start:])
+    return steps
+
+
+class ValueModel(nn.Module):
+    """A TinyGPT trunk plus a linear head: one logit per position, ``(B, T)``."""
+
+    def __init__(self, trunk: TinyGPT) -> None:
+        super().__init__()
+        self.trunk = trunk
+        self.head = nn.Linear(trunk.config.n_embd, 1)
+        nn.init.zeros_(self.head.weight)
+        nn.init.zeros_(self.head.bias)
+
+    @classmethod
+    def from_lm(cls, lm: TinyGPT) -> ValueModel:
+        """A value model whose trunk starts as a copy of the language model ``lm``."""
+        trunk = TinyGPT(lm.config)
+        trunk.load_state_dict(lm.state_dict())
+        return cls(trunk.to(next(lm.parameters()).device))
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        return self.head(self.trunk.hidden(idx))[..., 0]
+
+    def flops_per_token(self) -> float:
+        """2 x parameters, without the unused LM head (tied to the embedding)."""
+        return 2.0 * (self.trunk.num_params() + sum(p.numel() for p in self.head.parameters()))
+
+
+@dataclass
+class LabelledSolution:
+    """A training example: prompt, completion, and one target in [0, 1] per step."""
+
+    prompt: str
+    completion: str
+    labels: list[float]
+
+
+def encode_for_scoring(tokenizer, prompts: Sequence[str], step_lists: Sequence[Sequence[str]],
+                       pad_id: int) -> tuple[torch.Tensor, list[list[int]]]:
+    """Right-padded token ids of ``prompt + steps`` and, per row, the index of the last token
+    of every step (the positions a verifier reads)."""
+    rows, positions = [], []
+    for prompt, steps in zip(prompts, step_lists):
+        ids = tokenizer.encode(prompt)
+        ends = []
+        for step in steps:
+            ids = ids + tokenizer.encode(step)
+            ends.append(len(ids) - 1)
+        rows.append(ids)
+        positions.append(ends)
+    T = max(len(r) for r in rows)
+    idx = torch.tensor([r + [pad_id] * (T - len(r)) for r in rows])
+    return idx, positions
+
+
+class Verifier:
+    """Text-level scorer around a :class:`ValueModel` (used as ORM or PRM alike).
+
+    ``score_steps`` gives the probability at the end of every step; ``score`` aggregates them
+    into one number per solution with ``aggregation`` ('last' by default).
+    """
+
+    def __init__(self, model: ValueModel, tokenizer, *, step_end: str = "\n", eos: str = "$",
+                 pad: str = " ", aggregation: str = "last", batch_size: int = 2048) -> None:
+        check_choice("aggregation", aggregation, AGGREGATIONS)
+        self.model, self.tokenizer = model, tokenizer
+        self.step_end, self.eos, self.aggregation = step_end, eos, aggregation
+        self.pad_id = tokenizer.encode(pad)[0]
+        self.batch_size = batch_size
+        self.flops_per_token = float(model.flops_per_token())
+
+    @torch.no_grad()
+    def score_steps(self, prompts: Sequence[str], step_lists: Sequence[Sequence[str]], *,
+                    cost: Cost | None = None) -> list[list[float]]:
+        device = next(self.model.parameters()).device
+        out: list[list[float]] = []
+        for s in range(0, len(prompts), self.batch_size):
+            idx, pos = encode_for_scoring(self.tokenizer, prompts[s : s + self.batch_size],
+                                          step_lists[s : s + self.batch_size], self.pad_id)
+            probs = torch.sigmoid(self.model(idx.to(device)).float()).cpu()
+            out += [probs[i, p].tolist() for i, p in enumerate(pos)]
+            if cost is not None:
+                n_tokens = sum(p[-1] + 1 if p else 0 for p in pos)
+                cost.add_verifier(n_tokens, self.flops_per_token)
+        return out
+
+    def score(self, prompts: Sequence[str], completions: Sequence[str], *,
+              cost: Cost | None = None, aggregation: str | None = None) -> list[float]:
+        how = aggregation or self.aggregation
+        steps = [split_steps(c, self.step_end, self.eos) or [""] for c in completions]
+        return [aggregate(s, how) for s in self.score_steps(prompts, steps, cost=cost)]
+
+
+def outcome_labels(prompts: Sequence[str], completions: Sequence[str], correct: Sequence[bool],
+                   step_end: str = "\n", eos: str = "$") -> list[LabelledSolution]:
+    """ORM training data: every step of a sample labelled with the sample's final outcome."""
+    return [LabelledSolution(p, c, [float(ok)] * max(1, len(split_steps(c, step_end, eos))))
+            for p, c, ok in zip(prompts, completions, correct)]
+
+
+def mc_step_labels(
+    policy: Policy,
+    prompts: Sequence[str],
+    completions: Sequence[str],
+    is_correct: Callable[[int, str], bool],
+    *,
+    rollouts: int = 8,
+    generator: torch.Generator,
+    temperature: float = 0.8,
+    max_new_tokens: int = 256,
+    step_end: str = "\n",
+    eos: str = "$",
+    cost: Cost | None = None,
+) -> list[list[float]]:
+    """Math-Shepherd soft labels: for every step ``i`` of every completion, the fraction of
+    ``rollouts`` continuations of ``prompt + steps[:i+1]`` that ``is_correct(row, completion)``.
+
+    A finished last step needs no rollout: its label is the completion's own correctness.
+    Hard labels are ``[float(x > 0) for x in soft]``. Everything is sampled in one batch.
+    """
+    check_positive("rollouts", rollouts)
+    jobs, labels = [], []
+    for row, completion in enumerate(completions):
+        steps = split_steps(completion, step_end, eos)
+        labels.append([0.0] * len(steps))
+        done = ""
+        for i, step in enumerate(steps):
+            done += step
+            if step.endswith(eos):
+                labels[row][i] = float(is_correct(row, done))
+            elif step.endswith(step_end):
+                jobs.append((row, i, done))
+            # an unterminated (cut-off) step keeps label 0
+    prefixes = [prompts[row] + done for row, _, done in jobs for _ in range(rollouts)]
+    if prefixes:
+        outs = policy.sample(prefixes, generator=generator, temperature=temperature,
+                             max_new_tokens=max_new_tokens, cost=cost)
+        for j, (row, i, done) in enumerate(jobs):
+            hits = [is_correct(row, done + o.text) for o in outs[j * rollouts : (j + 1) * rollouts]]
+            labels[row][i] = sum(hits) / rollouts
+    return labels
+
+
+def train_value_model(
+    model: ValueModel,
+    data: Sequence[LabelledSolution],
+    tokenizer,
+    *,
+    steps: int = 300,
+    batch_size: int = 64,
+    lr: float = 1e-3,
+    pad: str = " ",
+    generator: torch.Generator | None = None,
+    progress: bool = True,
+) -> list[float]:
+    """Binary cross-entropy with soft targets at every step end (AdamW, cosine schedule).
+    Returns the loss of every step."""
+    check_positive("steps", steps, allow_zero=True)
+    pad_id = tokenizer.encode(pad)[0]
+    step_lists = [split_steps(d.completion) for d in data]
+    idx, pos = encode_for_scoring(tokenizer, [d.prompt for d in data], step_lists, pad_id)
+    target = torch.full(idx.shape, float("nan"))
+    for i, (p, d) in enumerate(zip(pos, data)):
+        if len(p) != len(d.labels):
+            raise ValueError(f"data[{i}] has {len(d.labels)} labels for {len(p)} steps")
+        target[i, p] = torch.tensor(d.labels, dtype=torch.float)
+    device = next(model.parameters()).device
+    idx, target = idx.to(device), target.to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0, betas=(0.9, 0.95))
+    model.train()
+    losses = []
+    for step in tqdm(range(steps), desc="verifier", disable=not progress, leave=False):
+        for group in opt.param_groups:
+            group["lr"] = cosine_lr(step, steps, lr, warmup=min(20, steps // 10))
+        rows = torch.randint(len(data), (batch_size,), generator=generator).to(device)
+        x, y = idx[rows], target[rows]
+        keep = ~torch.isnan(y)
+        logits = model(x)
+        loss = F.binary_cross_entropy_with_logits(logits[keep], y[keep])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        losses.append(loss.item())
+    model.eval()
+    return losses
+
+
+def clone_value_model(model: ValueModel) -> ValueModel:
+    """An independent copy (e.g. to fine-tune a PRM and an ORM from one start)."""
+    return copy.deepcopy(model)

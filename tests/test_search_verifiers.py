@@ -1,0 +1,125 @@
+"""Math-Shepherd Monte-Carlo step labels match the oracle step verifier on constructed cases."""
+
+import pytest
+import torch
+
+from testtime.reasoning import (
+    Problem,
+    evaluate,
+    first_error,
+    format_prompt,
+    is_correct,
+    solve,
+    split_steps,
+    step_labels,
+)
+from testtime.search import Completion, aggregate, mc_step_labels, outcome_labels
+from testtime.search.verifiers import ValueModel, Verifier, train_value_model
+
+
+class OraclePolicy:
+    """Continues any prefix with the canonical solution of its last line: right from a
+    correct prefix, wrong (with prob. 1 if the error changed the value) from a wrong one.
+    With ``p_fail`` it instead ends with a wrong answer, so soft labels fall below 1."""
+
+    flops_per_token = 1.0
+
+    def __init__(self, p_fail: float = 0.0) -> None:
+        self.p_fail = p_fail
+
+    def count_tokens(self, text):
+        return len(text)
+
+    def sample(self, prefixes, *, generator, step=False, cost=None, **kw):
+        out = []
+        for prefix in prefixes:
+            last = prefix.rstrip("\n").rsplit("\n", 1)[-1].strip()
+            lines = solve(last) if len(last) > 1 else [last]
+            if float(torch.rand((), generator=generator)) < self.p_fail:
+                lines = lines[:-1] + [str((int(lines[-1]) + 1) % 10)]
+            text = "\n".join(lines) + "$"
+            out.append(Completion(text, len(text), True))
+        return out
+
+
+def corrupt(problem: Problem, at: int) -> str:
+    """The canonical solution with step ``at`` replaced by a same-length line of another
+    value (so every later step is wrong in value too)."""
+    lines = solve(problem.expr)
+    line = lines[at]
+    bad = str((int(line[0]) + 1) % 10) + line[1:]
+    assert evaluate(bad) != evaluate(line)
+    return "\n".join(lines[:at] + [bad] + [solve(bad)[i] if len(bad) > 1 else bad
+                                             for i in range(len(lines) - at - 1)]) + "$"
+
+
+CASES = [Problem("3+4*2-5", evaluate("3+4*2-5"), 3), Problem("9*9-1+2*3", evaluate("9*9-1+2*3"), 4)]
+
+
+@pytest.mark.parametrize("p_fail", [0.0, 0.5])
+def test_mc_labels_match_oracle(p_fail):
+    prompts, completions, rows = [], [], []
+    for prob in CASES:
+        for at in [None, 0, 1, 2]:
+            good = "\n".join(solve(prob.expr)) + "$"
+            completions.append(good if at is None else corrupt(prob, at))
+            prompts.append(format_prompt(prob.expr))
+            rows.append(prob)
+    soft = mc_step_labels(OraclePolicy(p_fail), prompts, completions,
+                          lambda r, c: is_correct(rows[r], c), rollouts=16,
+                          generator=torch.Generator().manual_seed(0))
+    for prob, comp, labels in zip(rows, completions, soft):
+        oracle = step_labels(prob, comp)
+        assert len(labels) == len(oracle) == len(split_steps(comp))
+        hard = [x > 0 for x in labels]
+        assert hard == oracle, (comp, labels, oracle)
+        if p_fail == 0.5 and first_error(prob, comp) is None:
+            assert 0.2 < labels[0] < 0.8  # soft label: the fraction of good rollouts
+
+
+def test_aggregate_and_outcome_labels():
+    s = [0.9, 0.5, 0.8]
+    assert aggregate(s, "last") == 0.8 and aggregate(s, "min") == 0.5
+    assert aggregate(s, "prod") == pytest.approx(0.36)
+    with pytest.raises(ValueError, match="how"):
+        aggregate(s, "max")
+    data = outcome_labels(["p"], ["1+2\n3$"], [True])
+    assert data[0].labels == [1.0, 1.0]
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny models train faster on one thread (and a loaded machine makes 2 threads spin)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def test_value_model_learns_and_scores_step_ends(one_thread):
+    from testtime.models import GPTConfig, TinyGPT
+    from testtime.reasoning import TOKENIZER
+
+    torch.manual_seed(0)
+    lm = TinyGPT(GPTConfig(vocab_size=TOKENIZER.vocab_size, block_size=64, n_layer=1, n_head=2,
+                           n_embd=32))
+    vm = ValueModel.from_lm(lm)
+    # rule to learn: a step is good iff its line starts with an even digit
+    g = torch.Generator().manual_seed(0)
+    data = []
+    for _ in range(64):
+        d = torch.randint(10, (3,), generator=g).tolist()
+        comp = f"{d[0]}+1\n{d[1]}+2\n{d[2]}$"
+        ok, labels = True, []
+        for x in d:
+            ok = ok and x % 2 == 0
+            labels.append(float(ok))
+        data += outcome_labels(["  5\n"], [comp], [True])
+        data[-1].labels = labels
+    train_value_model(vm, data, TOKENIZER, steps=150, lr=3e-3, generator=g, progress=False)
+    ver = Verifier(vm, TOKENIZER)
+    steps = [["2+1\n", "4+2\n", "6$"], ["3+1\n", "4+2\n", "6$"]]
+    scores = ver.score_steps(["  5\n", "  5\n"], steps)
+    assert len(scores[0]) == 3
+    assert min(scores[0]) > 0.6 and max(scores[1]) < 0.4
+    assert ver.score(["  5\n"], ["2+1\n4+2\n6$"], aggregation="min")[0] > 0.6
