@@ -131,6 +131,8 @@ def test_verifiers_on_constructed_cases():
     # a wrong route that lands on the right answer: outcome right, process wrong
     lucky = "3+8-5\n2-6\n6$"  # 2-6 has the right value but is no reduction
     assert is_correct(p, lucky) and first_error(p, lucky) == 1
+    # reducing 8-5 first is a valid step too: 3+(8-5) has the same value
+    assert first_error(p, "3+8-5\n3+3\n6$") is None
     # skipping a step (two operations at once) is invalid
     assert first_error(p, "1-5\n6$") == 0
     # a valid reduction in a non-canonical order is valid

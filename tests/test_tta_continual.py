@@ -194,6 +194,20 @@ def test_rotate_is_rot90_and_labels_match():
     torch.testing.assert_close(xr, rotate(x, labels))
 
 
+def test_angle_subset_labels_index_the_angles_and_bad_angles_raise():
+    x = images(64)
+    xr, labels = random_rotations(x, torch.Generator().manual_seed(0), angles=(0, 1, 3))
+    assert set(labels.tolist()) == {0, 1, 2}  # label 2 means 270 degrees, never 180
+    torch.testing.assert_close(xr, rotate(x, torch.tensor([0, 1, 3])[labels]))
+    model = YNet(width=8, angles=(0, 1, 3))
+    assert model.rotation_logits(x[:2]).shape == (2, 3)
+    main, rot = joint_loss(model, x[:6], torch.arange(6), torch.Generator().manual_seed(0))
+    assert torch.isfinite(main) and torch.isfinite(rot)
+    for bad in [(0,), (0, 0, 1), (0, 4)]:
+        with pytest.raises(ValueError, match="angles"):
+            YNet(width=8, angles=bad)
+
+
 def test_rotation_ttt_changes_only_the_intended_parameters_and_resets_per_sample():
     torch.manual_seed(0)
     model = YNet(width=8)

@@ -20,7 +20,6 @@ from testtime.reasoning.tokenizer import (
     PAD_ID,
     STEP_STOP_IDS,
     TOKENIZER,
-    decode_completion,
     encode_prompts,
     format_prompt,
 )
@@ -120,7 +119,3 @@ def generated_tokens(completions: Sequence[str] | Sequence[Sequence[str]]) -> in
         total += len(c) if isinstance(c, str) else generated_tokens(c)
     return total
 
-
-def completion_ids(completion: str) -> list[int]:
-    """Token ids of a completion text (the inverse of ``decode_completion``)."""
-    return TOKENIZER.encode(decode_completion(TOKENIZER.encode(completion)))

@@ -175,5 +175,7 @@ def coverage_loss(seq_logp: torch.Tensor, n: int) -> torch.Tensor:
     if not isinstance(n, int) or n < 1:
         raise ValueError(f"n={n!r} is not valid; expected an int >= 1")
     lp = seq_logp.clamp(max=-1e-6)
-    log_fail = n * torch.log(-torch.expm1(lp))  # log (1 - p)^N
+    # log(1 - p), stable at both ends (log1p when p is tiny, where 1 - p rounds to 1)
+    log1m_p = torch.where(lp < -0.6931, torch.log1p(-torch.exp(lp)), torch.log(-torch.expm1(lp)))
+    log_fail = n * log1m_p  # log (1 - p)^N
     return -torch.log(-torch.expm1(log_fail)).mean()

@@ -2,7 +2,7 @@
 run of verifier-rewarded RL (notebook 15 trains them; notebooks 17-19 reuse them).
 
 The recipe is deliberately small (quick mode on 2 CPU cores): prompts from the *train*
-split of levels 1-4, the exact-answer verifier as reward, :class:`testtime.rl.RLConfig`
+split of levels 3-4, the exact-answer verifier as reward, :class:`testtime.rl.RLConfig`
 hyperparameters. The cache key holds the SFT config, the RL config, the levels and the seed.
 """
 
@@ -22,22 +22,24 @@ from testtime.reasoning.verify import is_correct
 from testtime.rl.rollouts import Rollout
 from testtime.rl.trainer import RLConfig, train_rl
 
-RL_LEVELS = (1, 2, 3, 4)
+# levels 1-2 are solved ~97% of the time (all-correct groups, no signal); 3-4 have
+# pass@1 ~0.2-0.4 and pass@16 ~0.9, where a verifier reward can move the policy
+RL_LEVELS = (3, 4)
 # the longest canonical completion of a level-4 problem: lines of 7, 5, 3, 1 chars + ends
 RL_MAX_NEW_TOKENS = 20
+# lr 1e-4 with warmup: fresh Adam at >= 3e-4 degrades the converged SFT policy (measured)
 DEFAULT_RL = RLConfig(
     loss_type="grpo",
-    steps=40,
+    steps=80,
     prompts_per_step=16,
-    group_size=8,
-    lr=1e-3,
+    group_size=16,
+    lr=1e-4,
+    warmup=10,
     max_new_tokens=RL_MAX_NEW_TOKENS,
 )
 
 
-def verifier_rewards(
-    problems: list[Problem], completions: list[str], rollout: Rollout
-) -> torch.Tensor:
+def verifier_rewards(problems: list[Problem], completions: list[str], rollout: Rollout) -> torch.Tensor:
     """The exact-answer reward (1 when the final answer is right) for :func:`train_rl`."""
     return torch.tensor([float(is_correct(p, c)) for p, c in zip(problems, completions)])
 

@@ -231,9 +231,7 @@ def train_rl(
         raise ValueError("ref_model=None is not valid with beta > 0; pass the frozen reference")
     optimizer = make_optimizer(model, config)
     history = []
-    for step in tqdm(
-        range(config.steps), desc=f"RL {config.loss_type}", disable=not progress, leave=False
-    ):
+    for step in tqdm(range(config.steps), desc=f"RL {config.loss_type}", disable=not progress, leave=False):
         for group in optimizer.param_groups:
             group["lr"] = config.lr * min(1.0, (step + 1) / config.warmup) if config.warmup else config.lr
         stats = rl_step(

@@ -16,7 +16,9 @@ main head) with plain SGD, lr 1e-3, one step on 32 copies (random crop and flip,
 random multiple of 90 degrees). Differences: a 3-stage ConvNet instead of ResNet-26; crops
 without flips for digits (``flip=False``) because a mirrored digit is another symbol; the course
 notebook uses a larger learning rate and a few steps, since one step at 1e-3 barely moves a small
-model (the paper's "fast" setting; its "slow" one uses 10 steps).
+model (the paper's "fast" setting; its "slow" one uses 10 steps). ``angles`` (in quarter turns)
+chooses the rotation label set: the paper's four by default; for digits the course uses
+``(0, 1, 3)``, since 0, 1 and 8 look the same upside down and an upside-down 6 is a 9.
 """
 
 from __future__ import annotations
@@ -29,6 +31,14 @@ from testtime.runtime import check_choice, check_positive
 from testtime.tta.base import TTAMethod
 
 UPDATES = ("shared+rotation", "shared")
+ANGLES = (0, 1, 2, 3)  # quarter turns: 0, 90, 180, 270 degrees
+
+
+def _check_angles(angles: tuple[int, ...]) -> tuple[int, ...]:
+    angles = tuple(int(a) for a in angles)
+    if len(angles) < 2 or len(set(angles)) != len(angles) or not set(angles) <= set(ANGLES):
+        raise ValueError(f"angles must be at least two distinct quarter turns from {ANGLES}, got {angles}")
+    return angles
 
 
 def rotate(x: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
@@ -42,11 +52,18 @@ def rotate(x: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
 
 
 def random_rotations(
-    x: torch.Tensor, generator: torch.Generator | None = None
+    x: torch.Tensor,
+    generator: torch.Generator | None = None,
+    angles: tuple[int, ...] = ANGLES,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Rotate every image by a random multiple of 90 degrees; return (images, labels in 0..3)."""
-    k = torch.randint(0, 4, (x.shape[0],), generator=generator).to(x.device)
-    return rotate(x, k), k
+    """Rotate every image by a random angle from ``angles`` (quarter turns).
+
+    Returns (images, labels): the label is the index of the angle in ``angles`` (with the
+    default four angles, the number of quarter turns).
+    """
+    angles = _check_angles(angles)
+    labels = torch.randint(0, len(angles), (x.shape[0],), generator=generator).to(x.device)
+    return rotate(x, torch.tensor(angles, device=x.device)[labels]), labels
 
 
 def random_crops(
@@ -76,9 +93,15 @@ class YNet(nn.Module):
     """Shared trunk (stages 1-2); main head and rotation head (each stage 3 + linear)."""
 
     def __init__(
-        self, in_channels: int = 1, num_classes: int = 10, width: int = 32, groups: int = 8
+        self,
+        in_channels: int = 1,
+        num_classes: int = 10,
+        width: int = 32,
+        groups: int = 8,
+        angles: tuple[int, ...] = ANGLES,
     ) -> None:
         super().__init__()
+        self.angles = _check_angles(angles)
         self.shared = nn.Sequential(
             _stage(in_channels, width, 1, groups), _stage(width, 2 * width, 2, groups)
         )
@@ -90,7 +113,7 @@ class YNet(nn.Module):
             _stage(2 * width, 2 * width, 2, groups),
             nn.AdaptiveAvgPool2d(1),
             nn.Flatten(),
-            nn.Linear(2 * width, 4),
+            nn.Linear(2 * width, len(self.angles)),
         )
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
@@ -107,7 +130,7 @@ def joint_loss(
     model: YNet, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The two terms of eq. 2: cross-entropy of the main head, and of the rotation head."""
-    x_rot, k = random_rotations(x, generator)
+    x_rot, k = random_rotations(x, generator, model.angles)
     return F.cross_entropy(model(x), y), F.cross_entropy(model.rotation_logits(x_rot), k)
 
 
@@ -181,7 +204,7 @@ class RotationTTT(TTAMethod):
             copies = random_crops(
                 image.expand(self.n_copies, *image.shape), generator=self.generator, flip=self.flip
             )
-            x_rot, k = random_rotations(copies, self.generator)
+            x_rot, k = random_rotations(copies, self.generator, self.model.angles)
             loss = F.cross_entropy(self.model.rotation_logits(x_rot), k)
             self.optimizer.zero_grad()
             loss.backward()
