@@ -30,17 +30,18 @@ def is_correct(problem: Problem, completion: str) -> bool:
     return parse_answer(completion) == problem.answer
 
 
-def split_steps(completion: str) -> list[str]:
+def split_steps(completion: str, step_end: str = NL, eos: str = EOS) -> list[str]:
     """The steps of a completion with their terminators: ``"a\\nb$"`` -> ``["a\\n", "b$"]``.
 
     An unterminated tail (a cut-off line) is the last element, without terminator.
+    ``step_end`` and ``eos`` let the search code use it for other step formats.
     """
     steps, start = [], 0
     for i, ch in enumerate(completion):
-        if ch in (NL, EOS):
+        if ch in (step_end, eos):
             steps.append(completion[start : i + 1])
             start = i + 1
-            if ch == EOS:
+            if ch == eos:
                 return steps
     if start < len(completion):
         steps.append(completion[start:])

@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from testtime.models import TinyGPT, cosine_lr
+from testtime.reasoning.verify import split_steps  # noqa: F401 - re-exported for search code
 from testtime.runtime import check_choice, check_positive
 from testtime.search.costs import Cost
 from testtime.search.policy import Policy
@@ -49,20 +50,6 @@ def aggregate(step_scores: Sequence[float], how: str = "last") -> float:
     if how == "prod":
         return float(s.prod())
     return float(s.mean())
-
-
-def split_steps(completion: str, step_end: str = "\n", eos: str = "$") -> list[str]:
-    """``"a\\nb$"`` -> ``["a\\n", "b$"]``; an unterminated tail is kept as the last step."""
-    steps, start = [], 0
-    for i, ch in enumerate(completion):
-        if ch in (step_end, eos):
-            steps.append(completion[start : i + 1])
-            start = i + 1
-            if ch == eos:
-                return steps
-    if start < len(completion):
-        steps.append(completion[start:])
-    return steps
 
 
 class ValueModel(nn.Module):
