@@ -3,7 +3,8 @@
     python tools/update_docs.py
 
 README: the notebook table between ``<!-- notebooks:start -->`` and ``<!-- notebooks:end -->``.
-syllabus.md: the status column (ready when notebooks/NN_*.ipynb exists, else planned).
+syllabus.md: the status column (ready when notebooks/NN_*.ipynb exists, else planned) and the
+list of notebook files between ``<!-- files:start -->`` and ``<!-- files:end -->``.
 """
 
 from __future__ import annotations
@@ -51,6 +52,11 @@ def main() -> int:
         ) + " |"
 
     syllabus = re.sub(r"^\| (\d\d) \|.*\| (ready|planned|\{s\d\d\}) \|$", status, syllabus, flags=re.M)
+    files = "\n".join(f"- [{p.name}](notebooks/{p.name}) · student version: "
+                      f"[assignments/{p.name}](assignments/{p.name})"
+                      for p in list_notebooks(ROOT / "notebooks"))
+    syllabus = re.sub(r"(<!-- files:start -->\n).*?(<!-- files:end -->)",
+                      lambda m: m.group(1) + files + "\n" + m.group(2), syllabus, flags=re.S)
     syllabus_path.write_text(syllabus)
     readme = readme_path.read_text()
     table = readme_table(titles_from_syllabus(syllabus))
