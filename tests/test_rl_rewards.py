@@ -19,6 +19,7 @@ from testtime.rl import (
     sample_rollout,
     success_probability,
     verifier_reward,
+    vote_margin,
 )
 
 
@@ -42,6 +43,15 @@ def test_majority_vote_rewards_and_diagnostics():
     assert majority_vote_rewards(answers, 4)[1] == {}  # no labels, no diagnostics
     with pytest.raises(ValueError, match="group_size"):
         majority_vote_rewards(answers, 3)
+
+
+def test_vote_margin():
+    assert vote_margin([1, 1, 1, 2]) == 0.5
+    assert vote_margin([4, None, None, None]) == 0.25  # None counts in the denominator only
+    assert vote_margin([None, None]) == 0.0
+    assert vote_margin([2, 3, 2, 3]) == 0.0
+    with pytest.raises(ValueError, match="answers"):
+        vote_margin([])
 
 
 def test_frequency_entropy_rewards():

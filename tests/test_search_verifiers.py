@@ -1,5 +1,7 @@
 """Math-Shepherd Monte-Carlo step labels match the oracle step verifier on constructed cases."""
 
+import math
+
 import pytest
 import torch
 
@@ -14,7 +16,7 @@ from testtime.reasoning import (
     step_labels,
 )
 from testtime.search import Completion, aggregate, mc_step_labels, outcome_labels
-from testtime.search.verifiers import ValueModel, Verifier, train_value_model
+from testtime.search.verifiers import LabelledSolution, ValueModel, Verifier, train_value_model
 
 
 class OraclePolicy:
@@ -123,3 +125,77 @@ def test_value_model_learns_and_scores_step_ends(one_thread):
     assert len(scores[0]) == 3
     assert min(scores[0]) > 0.6 and max(scores[1]) < 0.4
     assert ver.score(["  5\n"], ["2+1\n4+2\n6$"], aggregation="min")[0] > 0.6
+
+
+def _tiny_lm(seed):
+    from testtime.models import GPTConfig, TinyGPT
+    from testtime.reasoning import TOKENIZER
+
+    torch.manual_seed(seed)
+    return TinyGPT(GPTConfig(vocab_size=TOKENIZER.vocab_size, block_size=32, n_layer=1,
+                             n_head=2, n_embd=16)).eval()
+
+
+def test_implicit_value_model_is_a_log_ratio():
+    from testtime.search.verifiers import ImplicitValueModel
+
+    lm = _tiny_lm(0)
+    ids = torch.randint(10, (2, 12), generator=torch.Generator().manual_seed(0))
+    full = ImplicitValueModel.from_lm(lm, prompt_len=4)
+    torch.testing.assert_close(full(ids), torch.zeros(2, 12))  # pi = ref at the start
+    assert full.flops_per_token() == 2 * lm.flops_per_token()
+    sharp = ImplicitValueModel.from_lm(lm, full=False, prompt_len=4)
+    assert sharp.flops_per_token() == lm.flops_per_token()
+    assert [n for n, p in sharp.named_parameters() if p.requires_grad] == ["bias", "sharpness"]
+    with torch.no_grad():
+        sharp.sharpness.fill_(0.5)
+        sharp.bias.fill_(0.2)
+        logits = lm(ids[:, :-1])[0]
+        t = ids[:, 1:, None]
+        r = (torch.log_softmax(logits * math.exp(0.5), -1) - torch.log_softmax(logits, -1))
+        r = r.gather(-1, t)[..., 0]
+        r[:, :3] = 0.0  # tokens 1..3 belong to the prompt
+        expect = 0.2 + torch.cat([torch.zeros(2, 1), r.cumsum(1)], 1)
+        torch.testing.assert_close(sharp(ids), expect)
+        assert torch.all(sharp(ids)[:, :4] == 0.2)
+
+
+def test_sharpened_prm_learns_to_prefer_likely_steps(one_thread):
+    from testtime.reasoning import TOKENIZER
+    from testtime.search.verifiers import ImplicitValueModel
+
+    lm = _tiny_lm(1)
+    prompt = "  5\n"
+    good, bad = [], []
+    with torch.no_grad():
+        for d in range(10):  # good step: the reference's most likely digit, bad: its least
+            ids = torch.tensor([TOKENIZER.encode(prompt + f"{d}+")])
+            logits = lm(ids)[0][0, -1, :]
+            digits = [TOKENIZER.encode(str(k))[0] for k in range(10)]
+            order = sorted(range(10), key=lambda k: -float(logits[digits[k]]))
+            good.append(f"{d}+{order[0]}\n")
+            bad.append(f"{d}+{order[-1]}\n")
+    data = [LabelledSolution(prompt, c, [y]) for c, y in
+            [(c, 1.0) for c in good] + [(c, 0.0) for c in bad]]
+    vm = ImplicitValueModel.from_lm(lm, full=False, prompt_len=len(TOKENIZER.encode(prompt)))
+    train_value_model(vm, data, TOKENIZER, steps=60, batch_size=16, lr=0.05,
+                      generator=torch.Generator().manual_seed(0), progress=False)
+    assert vm.sharpness.item() > 0.1
+    ver = Verifier(vm, TOKENIZER)
+    sg = ver.score([prompt] * 10, good)
+    sb = ver.score([prompt] * 10, bad)
+    assert sum(a > b for a, b in zip(sg, sb)) >= 9
+
+
+def test_prm_config_keeps_the_default_key():
+    from testtime.search.trained import SEARCH_PRM, verifier_config
+
+    default = verifier_config("prm")
+    assert "levels" not in default["recipe"] and "head" not in default["recipe"]
+    assert verifier_config("prm", **SEARCH_PRM)["recipe"]["head"] == "sharpened"
+    with pytest.raises(ValueError, match="head"):
+        verifier_config("prm", head="mlp")
+    with pytest.raises(ValueError, match="levels"):
+        verifier_config("prm", levels=[0, 9])
+    with pytest.raises(ValueError, match="overrides"):
+        verifier_config("orm", head="implicit")

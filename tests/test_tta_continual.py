@@ -14,6 +14,7 @@ from testtime.tta.accuracy_estimation import (
     parameter_distance,
     pearson,
 )
+from testtime.tta.base import gradient_steps, train_only
 from testtime.tta.cotta import (
     CoTTA,
     cotta_augment,
@@ -360,3 +361,34 @@ def test_accuracy_estimators():
     assert d > 0
     for k, v in model.state_dict().items():
         torch.testing.assert_close(v, state[k])
+
+
+def test_gradient_steps_redraws_the_loss_and_matches_a_manual_loop():
+    torch.manual_seed(0)
+    a = nn.Linear(3, 1)
+    b = copy.deepcopy(a)
+    xs = torch.randn(4, 5, 3)
+    calls = iter(range(4))
+
+    def loss_a():
+        return a(xs[next(calls)]).pow(2).mean()
+
+    losses = gradient_steps(torch.optim.SGD(a.parameters(), lr=0.1), loss_a, 4)
+    opt = torch.optim.SGD(b.parameters(), lr=0.1)
+    manual = []
+    for i in range(4):
+        loss = b(xs[i]).pow(2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        manual.append(loss.item())
+    assert losses == manual and losses[-1] < losses[0]
+    torch.testing.assert_close(a.weight, b.weight, rtol=0, atol=0)
+
+
+def test_train_only_freezes_all_but_the_parts():
+    net = YNet(width=8, angles=(0, 1, 3)).train()
+    params = train_only(net, net.shared)
+    assert not net.training
+    assert [id(p) for p in params] == [id(p) for p in net.shared.parameters()]
+    assert not any(p.requires_grad for p in net.rotation.parameters())

@@ -10,7 +10,14 @@ import torch.nn.functional as F
 from testtime.models import ConvNet
 from testtime.tta.base import Source, configure_bn_adaptation, softmax_entropy
 from testtime.tta.bn import AlphaBN, BNAdapt
-from testtime.tta.eata import EATA, ETA, compute_fishers, entropy_margin, select_samples
+from testtime.tta.eata import (
+    EATA,
+    ETA,
+    compute_fishers,
+    entropy_margin,
+    select_samples,
+    setup_entropy_adaptation,
+)
 from testtime.tta.sar import SAM, SAR
 from testtime.tta.source import error_rate
 from testtime.tta.streams import corrupt_domains, evaluate, label_order, make_stream
@@ -229,3 +236,13 @@ def test_dirichlet_alpha_controls_label_correlation() -> None:
     assert classes_per_window(0.01) < 4 < 9 < classes_per_window(100.0)
     with pytest.raises(ValueError, match="order"):
         label_order(y, "sorted", torch.Generator())
+
+
+def test_setup_entropy_adaptation_margin_and_bn_affine_optimizer() -> None:
+    model = tiny_model()
+    margin, opt = setup_entropy_adaptation(model, 10, None, "sgd", 0.01)
+    assert margin == pytest.approx(0.4 * math.log(10))
+    assert setup_entropy_adaptation(tiny_model(), 10, 0.7, "sgd", 0.01)[0] == 0.7
+    trainable = {id(p) for p in model.parameters() if p.requires_grad}
+    assert {id(p) for g in opt.param_groups for p in g["params"]} == trainable
+    assert trainable and trainable < {id(p) for p in model.parameters()}

@@ -12,6 +12,7 @@ from testtime.rl.rewards import (
     progress_rewards,
     reward_model_rewards,
     verifier_reward,
+    vote_margin,
 )
 from testtime.rl.rollouts import (
     Rollout,
@@ -50,5 +51,6 @@ __all__ = [
     "success_probability",
     "train_rl",
     "verifier_reward",
+    "vote_margin",
     "zero_variance_groups",
 ]

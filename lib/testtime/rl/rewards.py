@@ -51,6 +51,19 @@ def majority_vote(answers: Sequence[Answer]) -> tuple[Answer, float]:
     return label, count / len(answers)
 
 
+def vote_margin(answers: Sequence[Answer]) -> float:
+    """The self-consistency margin of "Self-Improving LLM Agents at Test-Time" (TT-SI, sec. 3):
+    (votes of the most frequent answer - votes of the runner-up) / ``len(answers)``.
+
+    A small margin flags an input the model is unsure about. None answers do not vote but
+    count in the denominator; a missing runner-up has 0 votes.
+    """
+    if not answers:
+        raise ValueError("answers=[] is not valid; expected at least one answer")
+    top = [c for _, c in Counter(a for a in answers if a is not None).most_common(2)] + [0, 0]
+    return (top[0] - top[1]) / len(answers)
+
+
 def majority_vote_rewards(
     answers: Sequence[Answer],
     group_size: int,

@@ -55,6 +55,16 @@ def start_results(policy: Policy, prm: StepScorer, prompts: Sequence[str]) -> li
     return results
 
 
+def check_budget(n: int, beam_width: int) -> int:
+    """Validate a search budget of ``n`` paths in groups of ``beam_width``; returns
+    ``n // beam_width`` (the survivors of beam search, the subtrees of DVTS)."""
+    check_positive("n", n)
+    check_positive("beam_width", beam_width)
+    if n % beam_width:
+        raise ValueError(f"n={n} is not valid; it must be a multiple of beam_width={beam_width}")
+    return n // beam_width
+
+
 def beam_search(
     policy: Policy,
     prm: StepScorer,
@@ -69,11 +79,7 @@ def beam_search(
     generator: torch.Generator,
 ) -> list[SearchResult]:
     """PRM-guided beam search for every prompt; returns one :class:`SearchResult` each."""
-    check_positive("n", n)
-    check_positive("beam_width", beam_width)
-    if n % beam_width:
-        raise ValueError(f"n={n} is not valid; it must be a multiple of beam_width={beam_width}")
-    keep = n // beam_width
+    keep = check_budget(n, beam_width)
     results = start_results(policy, prm, prompts)
     active: list[list[list[str]]] = [[[]] for _ in prompts]  # per prompt: its surviving paths
     for it in range(max_steps):

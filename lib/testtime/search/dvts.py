@@ -17,8 +17,7 @@ from collections.abc import Sequence
 
 import torch
 
-from testtime.runtime import check_positive
-from testtime.search.beam import expand, start_results
+from testtime.search.beam import check_budget, expand, start_results
 from testtime.search.policy import Policy
 from testtime.search.result import SearchResult, StepScorer
 
@@ -37,14 +36,11 @@ def dvts(
     generator: torch.Generator,
 ) -> list[SearchResult]:
     """DVTS for every prompt; returns one :class:`SearchResult` each."""
-    check_positive("n", n)
-    check_positive("beam_width", beam_width)
-    if n % beam_width:
-        raise ValueError(f"n={n} is not valid; it must be a multiple of beam_width={beam_width}")
+    subtrees = check_budget(n, beam_width)
     results = start_results(policy, prm, prompts)
     # a subtree is (owner prompt, current path); all subtrees advance together
     trees: list[tuple[int, list[str]]] = [(o, []) for o in range(len(prompts))
-                                          for _ in range(n // beam_width)]
+                                          for _ in range(subtrees)]
     for it in range(max_steps):
         if not trees:
             break

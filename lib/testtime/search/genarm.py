@@ -27,10 +27,10 @@ from collections.abc import Sequence
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
-from testtime.models import TinyGPT, cosine_lr
+from testtime.models import TinyGPT
 from testtime.runtime import check_positive
+from testtime.search.verifiers import fit_minibatches
 
 
 class GuidedLM(nn.Module):
@@ -102,18 +102,7 @@ def train_arm(arm: TinyGPT, tokenizer, prompts: Sequence[str], chosen: Sequence[
     check_positive("steps", steps, allow_zero=True)
     device = next(arm.parameters()).device
     xw, mw, xl, ml = (t.to(device) for t in encode_pairs(tokenizer, prompts, chosen, rejected))
-    opt = torch.optim.AdamW(arm.parameters(), lr=lr, weight_decay=0.0, betas=(0.9, 0.95))
-    arm.train()
-    losses = []
-    for step in tqdm(range(steps), desc="ARM", disable=not progress, leave=False):
-        for group in opt.param_groups:
-            group["lr"] = cosine_lr(step, steps, lr, warmup=min(20, steps // 10))
-        rows = torch.randint(len(prompts), (batch_size,), generator=generator).to(device)
-        loss = arm_loss(arm, xw[rows], mw[rows], xl[rows], ml[rows], beta)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(arm.parameters(), 1.0)
-        opt.step()
-        losses.append(loss.item())
-    arm.eval()
-    return losses
+    return fit_minibatches(
+        arm, lambda rows: arm_loss(arm, xw[rows], mw[rows], xl[rows], ml[rows], beta),
+        len(prompts), steps=steps, batch_size=batch_size, lr=lr, generator=generator,
+        progress=progress, desc="ARM")

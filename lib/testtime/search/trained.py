@@ -18,6 +18,7 @@ import torch
 from testtime.cache import load_or_train
 from testtime.reasoning import (
     LEVELS,
+    PROMPT_LEN,
     TOKENIZER,
     format_prompt,
     is_correct,
@@ -28,6 +29,7 @@ from testtime.reasoning import (
 from testtime.runtime import check_choice
 from testtime.search.policy import TinyGPTPolicy
 from testtime.search.verifiers import (
+    ImplicitValueModel,
     LabelledSolution,
     ValueModel,
     Verifier,
@@ -46,14 +48,34 @@ RECIPES: dict[str, dict[str, Any]] = {
 }
 
 
+# PRM options that enter the config only when set, so the default PRM keeps its cache key:
+# ``levels`` restricts the training problems (e.g. to the levels where search is used);
+# ``head`` is "linear" (a ValueModel), "implicit" (an ImplicitValueModel with a trainable
+# copy of the policy) or "sharpened" (an ImplicitValueModel whose trainable model is the
+# policy sharpened by one learned exponent: two parameters).
+PRM_OPTIONS: dict[str, Any] = {"levels": list(LEVELS), "head": "linear"}
+HEADS = ("linear", "implicit", "sharpened")
+# The PRM that steers search in notebooks 12 and 19: fit on the levels where search has room
+# to help, with the sharpened log-ratio head, the one that ranks sibling steps at this scale.
+SEARCH_PRM: dict[str, Any] = {"levels": [3, 4, 5, 6], "head": "sharpened",
+                              "problems_per_level": 64, "steps": 200, "lr": 3e-2}
+
+
 def verifier_config(kind: str, policy_size: str = "small", **overrides: Any) -> dict[str, Any]:
     """The config keying a cached verifier: its kind, the policy's config and the recipe
-    (``RECIPES[kind]`` updated with ``overrides``)."""
+    (``RECIPES[kind]`` updated with ``overrides``; a PRM also accepts ``PRM_OPTIONS``)."""
     check_choice("kind", kind, tuple(RECIPES))
-    unknown = set(overrides) - set(RECIPES[kind])
+    if kind == "prm" and "levels" in overrides:
+        levels = overrides["levels"] = [int(x) for x in overrides["levels"]]
+        if not levels or not set(levels) <= set(LEVELS):
+            raise ValueError(f"levels={levels!r} is not valid; choose a subset of {LEVELS}")
+    if kind == "prm" and "head" in overrides:
+        check_choice("head", overrides["head"], HEADS)
+    options = PRM_OPTIONS if kind == "prm" else {}
+    unknown = set(overrides) - set(RECIPES[kind]) - set(options)
     if unknown:
         raise ValueError(f"overrides {sorted(unknown)} are not valid; "
-                         f"choose from {sorted(RECIPES[kind])}")
+                         f"choose from {sorted(RECIPES[kind]) + sorted(options)}")
     recipe = {**RECIPES[kind], **overrides}
     if kind == "prm":
         check_choice("label", recipe["label"], ("soft", "hard"))
@@ -67,8 +89,8 @@ def build_training_data(config: dict[str, Any], device: torch.device | str = "cp
     lm = load_reasoner(config["policy"]["size"], device=device, verbose=False)
     policy = TinyGPTPolicy(lm, TOKENIZER)
     gen = torch.Generator().manual_seed(recipe["seed"])
-    problems = make_problems(recipe["problems_per_level"], LEVELS, seed=recipe["seed"],
-                             split="train")
+    problems = make_problems(recipe["problems_per_level"], tuple(recipe.get("levels", LEVELS)),
+                             seed=recipe["seed"], split="train")
     rows = [p for p in problems for _ in range(recipe["samples"])]
     prompts = [format_prompt(p.expr) for p in rows]
     outs = policy.sample(prompts, generator=gen, temperature=recipe["temperature"])
@@ -84,13 +106,22 @@ def build_training_data(config: dict[str, Any], device: torch.device | str = "cp
     return [LabelledSolution(p, c, ls) for p, c, ls in zip(prompts, completions, labels)]
 
 
+def value_model(recipe: dict[str, Any], lm: torch.nn.Module,
+                ) -> ValueModel | ImplicitValueModel:
+    """The untrained verifier network of a recipe, starting from the policy ``lm``."""
+    head = recipe.get("head", "linear")
+    if head == "linear":
+        return ValueModel.from_lm(lm)
+    return ImplicitValueModel.from_lm(lm, full=head == "implicit", prompt_len=PROMPT_LEN)
+
+
 def train_verifier(config: dict[str, Any], device: torch.device | str = "cpu",
                    progress: bool = True) -> dict[str, Any]:
     """Build the data and train the value model; returns its state dict and the losses."""
     data = build_training_data(config, device)
     lm = load_reasoner(config["policy"]["size"], device=device, verbose=False)
-    model = ValueModel.from_lm(lm)
     recipe = config["recipe"]
+    model = value_model(recipe, lm)
     losses = train_value_model(model, data, TOKENIZER, steps=recipe["steps"],
                                batch_size=recipe["batch_size"], lr=recipe["lr"],
                                generator=torch.Generator().manual_seed(recipe["seed"]),
@@ -107,7 +138,7 @@ def _load(kind: str, policy_size: str, device: torch.device | str, aggregation: 
                            lambda: train_verifier(config, device, progress=verbose),
                            verbose=verbose)
     lm = load_reasoner(policy_size, device=device, verbose=False)
-    model = ValueModel.from_lm(lm)
+    model = value_model(config["recipe"], lm)
     model.load_state_dict(result["state_dict"])
     return Verifier(model.to(device).eval(), TOKENIZER, aggregation=aggregation)
 
@@ -120,5 +151,8 @@ def load_orm(policy_size: str = "small", *, device: torch.device | str = "cpu",
 
 def load_prm(policy_size: str = "small", *, device: torch.device | str = "cpu",
              aggregation: str = "last", verbose: bool = True, **overrides: Any) -> Verifier:
-    """The cached Math-Shepherd process reward model of the reasoner (trained on first use)."""
+    """The cached Math-Shepherd process reward model of the reasoner (trained on first use).
+
+    ``overrides`` change the recipe (``RECIPES['prm']`` and ``PRM_OPTIONS``); notebooks that
+    search with the PRM pass ``**SEARCH_PRM``."""
     return _load("prm", policy_size, device, aggregation, verbose, overrides)

@@ -77,6 +77,72 @@ class ValueModel(nn.Module):
         return 2.0 * (self.trunk.num_params() + sum(p.numel() for p in self.head.parameters()))
 
 
+class ImplicitValueModel(nn.Module):
+    """A PRM whose step values are log-likelihood ratios of two language models.
+
+    "Free Process Rewards without Process Labels" (Yuan et al. 2024, arXiv 2412.01981, eq. 3):
+    with ``pi`` a trainable language model and ``ref`` the frozen policy, the value (logit)
+    of the prefix that ends at token ``t`` is ::
+
+        q_t = bias + beta * sum_{prompt_len <= s <= t} log pi(y_s | y_<s) / ref(y_s | y_<s)
+
+    It starts at ``bias`` everywhere (``pi = ref``) and learns by moving *token*
+    probabilities, so the policy's own knowledge of which next token is right is there from
+    the first step; a linear head on hidden states must learn that comparison from scratch.
+    ``policy=None`` restricts ``pi`` to a sharpened copy of the reference,
+    ``pi ∝ ref ** exp(sharpness)``: two parameters (``sharpness``, ``bias``), one forward
+    pass per token. The paper trains on outcome labels; :func:`train_value_model` trains it
+    on any per-step targets (here Math-Shepherd soft labels), as it has the interface of
+    :class:`ValueModel`: one logit per position, ``(B, T)``.
+    """
+
+    def __init__(self, reference: TinyGPT, policy: TinyGPT | None = None, beta: float = 1.0,
+                 prompt_len: int = 0) -> None:
+        super().__init__()
+        check_positive("beta", beta)
+        check_positive("prompt_len", prompt_len, allow_zero=True)
+        self.reference, self.policy, self.beta = reference, policy, float(beta)
+        self.prompt_len = int(prompt_len)  # tokens before it (the prompt) are not summed
+        self.reference.requires_grad_(False)
+        self.bias = nn.Parameter(torch.zeros(()))
+        self.sharpness = nn.Parameter(torch.zeros(())) if policy is None else None
+
+    @classmethod
+    def from_lm(cls, lm: TinyGPT, *, full: bool = True, beta: float = 1.0,
+                prompt_len: int = 0) -> ImplicitValueModel:
+        """Reference (and, with ``full``, the trainable model) start as copies of ``lm``."""
+        copies = []
+        for _ in range(2 if full else 1):
+            m = TinyGPT(lm.config)
+            m.load_state_dict(lm.state_dict())
+            copies.append(m.to(next(lm.parameters()).device))
+        return cls(copies[0], copies[1] if full else None, beta=beta, prompt_len=prompt_len)
+
+    def train(self, mode: bool = True) -> ImplicitValueModel:
+        super().train(mode)
+        self.reference.eval()
+        return self
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        target = idx[:, 1:, None]
+        with torch.no_grad():
+            ref_logits = self.reference(idx[:, :-1])[0].float()
+        if self.policy is None:
+            logits = ref_logits * self.sharpness.exp()
+        else:
+            logits = self.policy(idx[:, :-1])[0].float()
+        logp = F.log_softmax(logits, -1).gather(-1, target)[..., 0]
+        ref = F.log_softmax(ref_logits, -1).gather(-1, target)[..., 0]
+        counted = torch.arange(1, idx.size(1), device=idx.device) >= self.prompt_len
+        ratio = torch.cumsum((logp - ref) * counted, dim=1)
+        return self.bias + self.beta * torch.cat([torch.zeros_like(ratio[:, :1]), ratio], dim=1)
+
+    def flops_per_token(self) -> float:
+        """Every language model in it reads every token."""
+        extra = self.policy.flops_per_token() if self.policy is not None else 0.0
+        return self.reference.flops_per_token() + extra
+
+
 @dataclass
 class LabelledSolution:
     """A training example: prompt, completion, and one target in [0, 1] per step."""
@@ -111,8 +177,9 @@ class Verifier:
     into one number per solution with ``aggregation`` ('last' by default).
     """
 
-    def __init__(self, model: ValueModel, tokenizer, *, step_end: str = "\n", eos: str = "$",
-                 pad: str = " ", aggregation: str = "last", batch_size: int = 2048) -> None:
+    def __init__(self, model: ValueModel | ImplicitValueModel, tokenizer, *,
+                 step_end: str = "\n", eos: str = "$", pad: str = " ",
+                 aggregation: str = "last", batch_size: int = 2048) -> None:
         check_choice("aggregation", aggregation, AGGREGATIONS)
         self.model, self.tokenizer = model, tokenizer
         self.step_end, self.eos, self.aggregation = step_end, eos, aggregation
@@ -193,7 +260,7 @@ def mc_step_labels(
 
 
 def train_value_model(
-    model: ValueModel,
+    model: ValueModel | ImplicitValueModel,
     data: Sequence[LabelledSolution],
     tokenizer,
     *,
@@ -217,17 +284,33 @@ def train_value_model(
         target[i, p] = torch.tensor(d.labels, dtype=torch.float)
     device = next(model.parameters()).device
     idx, target = idx.to(device), target.to(device)
+
+    def batch_loss(rows: torch.Tensor) -> torch.Tensor:
+        x, y = idx[rows], target[rows]
+        keep = ~torch.isnan(y)
+        return F.binary_cross_entropy_with_logits(model(x)[keep], y[keep])
+
+    return fit_minibatches(model, batch_loss, len(data), steps=steps, batch_size=batch_size,
+                           lr=lr, generator=generator, progress=progress, desc="verifier")
+
+
+def fit_minibatches(model: nn.Module, batch_loss: Callable[[torch.Tensor], torch.Tensor],
+                    n_rows: int, *, steps: int, batch_size: int, lr: float,
+                    generator: torch.Generator | None = None, progress: bool = True,
+                    desc: str = "train") -> list[float]:
+    """The training loop shared by the reward models of Part III: ``steps`` AdamW updates
+    (betas 0.9/0.95, no weight decay, cosine schedule with a short warm-up, gradient norm
+    clipped at 1) on ``batch_loss(rows)`` for ``batch_size`` rows drawn with replacement
+    from ``range(n_rows)``. Leaves ``model`` in eval mode; returns the loss of every step."""
+    device = next(model.parameters()).device
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0, betas=(0.9, 0.95))
     model.train()
     losses = []
-    for step in tqdm(range(steps), desc="verifier", disable=not progress, leave=False):
+    for step in tqdm(range(steps), desc=desc, disable=not progress, leave=False):
         for group in opt.param_groups:
             group["lr"] = cosine_lr(step, steps, lr, warmup=min(20, steps // 10))
-        rows = torch.randint(len(data), (batch_size,), generator=generator).to(device)
-        x, y = idx[rows], target[rows]
-        keep = ~torch.isnan(y)
-        logits = model(x)
-        loss = F.binary_cross_entropy_with_logits(logits[keep], y[keep])
+        rows = torch.randint(n_rows, (batch_size,), generator=generator).to(device)
+        loss = batch_loss(rows)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

@@ -8,6 +8,7 @@ to the state the method was built with; ``episodic=True`` resets before every ba
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 
 import torch
 import torch.nn as nn
@@ -42,6 +43,34 @@ def configure_bn_adaptation(model: nn.Module, *, train_affine: bool = True) -> n
             module.running_mean = None
             module.running_var = None
     return model
+
+
+def train_only(model: nn.Module, *parts: nn.Module) -> list[nn.Parameter]:
+    """Put ``model`` in eval mode, freeze it except ``parts``, and return the trainable params."""
+    model.eval()
+    model.requires_grad_(False)
+    for part in parts:
+        part.requires_grad_(True)
+    return [p for p in model.parameters() if p.requires_grad]
+
+
+@torch.enable_grad()
+def gradient_steps(
+    optimizer: torch.optim.Optimizer, loss_fn: Callable[[], torch.Tensor], steps: int
+) -> list[float]:
+    """``steps`` optimizer steps, each on a freshly drawn ``loss_fn()``; returns the losses.
+
+    The test-time loop of every self-supervised TTT method (rotation, ITTA, reconstruction):
+    the auxiliary loss is redrawn each step (new augmentations, masks or style mixes).
+    """
+    losses = []
+    for _ in range(steps):
+        loss = loss_fn()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return losses
 
 
 class TTAMethod(nn.Module):

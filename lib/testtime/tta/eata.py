@@ -40,6 +40,17 @@ def entropy_margin(num_classes: int, fraction: float = 0.4) -> float:
     return fraction * math.log(num_classes)
 
 
+def setup_entropy_adaptation(
+    model: nn.Module, num_classes: int, e_margin: float | None, optimizer: str, lr: float
+) -> tuple[float, torch.optim.Optimizer]:
+    """What EATA and SAR share before adapting: BN configured as in TENT (batch statistics,
+    affine parameters trainable), the reliability margin ``E0`` (``0.4 ln C`` unless given) and
+    the optimizer over the BN affine parameters. Call before ``TTAMethod.__init__``."""
+    configure_bn_adaptation(model)
+    margin = entropy_margin(num_classes) if e_margin is None else e_margin
+    return margin, make_optimizer(bn_affine_params(model), optimizer, lr)
+
+
 def select_samples(
     probs: torch.Tensor, entropy: torch.Tensor, e_margin: float, d_margin: float,
     mean_probs: torch.Tensor | None,
@@ -100,13 +111,12 @@ class EATA(TTAMethod):
         optimizer: str = "sgd",
         episodic: bool = False,
     ) -> None:
-        configure_bn_adaptation(model)
+        e_margin, opt = setup_entropy_adaptation(model, num_classes, e_margin, optimizer, lr)
         super().__init__(model, episodic=episodic)
         self.fishers = fishers
         self.fisher_alpha = fisher_alpha
-        self.e_margin = entropy_margin(num_classes) if e_margin is None else e_margin
-        self.d_margin = d_margin
-        self.optimizer = make_optimizer(bn_affine_params(model), optimizer, lr)
+        self.e_margin, self.d_margin = e_margin, d_margin
+        self.optimizer = opt
         self.save_optimizer_state()
         self.mean_probs: torch.Tensor | None = None
         self.num_reliable = 0  # counters over the stream, as the official num_samples_update_1/2

@@ -27,7 +27,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from testtime.runtime import check_positive
-from testtime.tta.base import TTAMethod
+from testtime.tta.base import TTAMethod, gradient_steps, train_only
 
 
 def sample_beta(alpha: float, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -200,21 +200,19 @@ class ITTA(TTAMethod):
     ) -> None:
         check_positive("lr", lr)
         check_positive("steps", steps)
-        model.eval()  # BatchNorm keeps its source statistics, as in the official code
-        model.requires_grad_(False)
-        model.adaptive.requires_grad_(True)
+        # eval mode: BatchNorm keeps its source statistics, as in the official code
+        params = train_only(model, model.adaptive)
         super().__init__(model, episodic=episodic)
         self.steps, self.generator = steps, generator
-        self.optimizer = torch.optim.Adam(model.adaptive.parameters(), lr=lr)
+        self.optimizer = torch.optim.Adam(params, lr=lr)
         self.save_optimizer_state()
 
-    @torch.enable_grad()
+    def auxiliary_loss(self, x: torch.Tensor) -> torch.Tensor:
+        """The learned consistency loss of ``x`` and a fresh MixStyle copy."""
+        z, z_aug = self.model.encode(x, augment=True, generator=self.generator)
+        return consistency_loss(self.model, z, z_aug)
+
     def forward_and_adapt(self, x: torch.Tensor) -> torch.Tensor:
-        for _ in range(self.steps):
-            z, z_aug = self.model.encode(x, augment=True, generator=self.generator)
-            loss = consistency_loss(self.model, z, z_aug)
-            self.optimizer.zero_grad()
-            loss.backward()
-            self.optimizer.step()
+        gradient_steps(self.optimizer, lambda: self.auxiliary_loss(x), self.steps)
         with torch.no_grad():
             return self.model(x)

@@ -19,7 +19,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from testtime.runtime import check_positive
-from testtime.tta.base import TTAMethod
+from testtime.tta.base import TTAMethod, gradient_steps, train_only
 
 
 def _stage(c_in: int, c_out: int, stride: int, groups: int = 8) -> nn.Sequential:
@@ -132,24 +132,19 @@ class ReconstructionTTT(TTAMethod):
     ) -> None:
         check_positive("lr", lr)
         check_positive("steps", steps)
-        model.eval()
-        model.requires_grad_(False)
-        model.encoder.requires_grad_(True)
+        params = train_only(model, model.encoder)
         super().__init__(model, episodic=episodic)
         self.steps, self.patch, self.ratio, self.generator = steps, patch, ratio, generator
-        self.optimizer = torch.optim.Adam(model.encoder.parameters(), lr=lr)
+        self.optimizer = torch.optim.Adam(params, lr=lr)
         self.save_optimizer_state()
         self.losses: list[float] = []
 
-    @torch.enable_grad()
+    def auxiliary_loss(self, x: torch.Tensor) -> torch.Tensor:
+        """The masked-reconstruction loss of ``x`` under a freshly drawn patch mask."""
+        mask = patch_mask(x.shape, self.patch, self.ratio, self.generator).to(x)
+        return masked_reconstruction_loss(self.model, x, mask)
+
     def forward_and_adapt(self, x: torch.Tensor) -> torch.Tensor:
-        self.losses = []
-        for _ in range(self.steps):
-            mask = patch_mask(x.shape, self.patch, self.ratio, self.generator).to(x)
-            loss = masked_reconstruction_loss(self.model, x, mask)
-            self.optimizer.zero_grad()
-            loss.backward()
-            self.optimizer.step()
-            self.losses.append(loss.item())
+        self.losses = gradient_steps(self.optimizer, lambda: self.auxiliary_loss(x), self.steps)
         with torch.no_grad():
             return self.model(x)

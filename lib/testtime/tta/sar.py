@@ -27,9 +27,8 @@ import torch
 import torch.nn as nn
 
 from testtime.runtime import check_positive
-from testtime.tta.base import TTAMethod, bn_affine_params, configure_bn_adaptation, softmax_entropy
-from testtime.tta.eata import entropy_margin
-from testtime.tta.tent import make_optimizer
+from testtime.tta.base import TTAMethod, softmax_entropy
+from testtime.tta.eata import setup_entropy_adaptation
 
 
 class SAM:
@@ -88,11 +87,11 @@ class SAR(TTAMethod):
         optimizer: str = "sgd",
         episodic: bool = False,
     ) -> None:
-        configure_bn_adaptation(model)
+        e_margin, opt = setup_entropy_adaptation(model, num_classes, e_margin, optimizer, lr)
         super().__init__(model, episodic=episodic)
-        self.e_margin = entropy_margin(num_classes) if e_margin is None else e_margin
+        self.e_margin = e_margin
         self.reset_constant = reset_constant
-        self.optimizer = make_optimizer(bn_affine_params(model), optimizer, lr)
+        self.optimizer = opt
         self.sam = SAM(self.optimizer, rho)
         self.save_optimizer_state()
         self.ema: float | None = None
