@@ -392,3 +392,15 @@ def test_train_only_freezes_all_but_the_parts():
     assert not net.training
     assert [id(p) for p in params] == [id(p) for p in net.shared.parameters()]
     assert not any(p.requires_grad for p in net.rotation.parameters())
+
+
+def test_minibatches_cover_every_example_once_per_epoch():
+    from testtime.tta.base import minibatches
+
+    batches = list(minibatches(10, 4, 2, torch.Generator().manual_seed(0)))
+    assert [len(b) for b in batches] == [4, 4, 2, 4, 4, 2]
+    for epoch in (batches[:3], batches[3:]):
+        assert sorted(torch.cat(epoch).tolist()) == list(range(10))
+    again = list(minibatches(10, 4, 2, torch.Generator().manual_seed(0)))
+    assert all(torch.equal(a, b) for a, b in zip(batches, again))
+    assert not torch.equal(torch.cat(batches[:3]), torch.cat(batches[3:]))  # reshuffled

@@ -8,7 +8,7 @@ to the state the method was built with; ``episodic=True`` resets before every ba
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import torch
 import torch.nn as nn
@@ -52,6 +52,17 @@ def train_only(model: nn.Module, *parts: nn.Module) -> list[nn.Parameter]:
     for part in parts:
         part.requires_grad_(True)
     return [p for p in model.parameters() if p.requires_grad]
+
+
+def minibatches(n: int, batch_size: int, epochs: int,
+                generator: torch.Generator | None = None) -> Iterator[torch.Tensor]:
+    """Indices of ``epochs`` shuffled passes over ``n`` examples in ``batch_size`` chunks: the
+    joint-training loop of the TTT networks. Each epoch's permutation is drawn when the epoch
+    starts, so randomness drawn inside a step keeps its order."""
+    for _ in range(epochs):
+        order = torch.randperm(n, generator=generator)
+        for start in range(0, n, batch_size):
+            yield order[start : start + batch_size]
 
 
 @torch.enable_grad()

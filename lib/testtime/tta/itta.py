@@ -27,7 +27,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from testtime.runtime import check_positive
-from testtime.tta.base import TTAMethod, gradient_steps, train_only
+from testtime.tta.base import TTAMethod, gradient_steps, minibatches, train_only
 
 
 def sample_beta(alpha: float, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -164,24 +164,21 @@ def train_itta(
     opt_w = torch.optim.Adam(model.consistency.parameters(), lr=weight_lr)
     model.train()
     losses = []
-    for _ in range(epochs):
-        order = torch.randperm(len(y), generator=generator)
-        for start in range(0, len(y), batch_size):
-            idx = order[start : start + batch_size]
-            xb, yb = x[idx], y[idx]
-            z, z_aug = model.encode(xb, augment=True, generator=generator)
-            cls = F.cross_entropy(model.head(z), yb) + F.cross_entropy(model.head(z_aug), yb)
-            loss = cls + consistency_loss(model, z, z_aug)
-            opt_net.zero_grad()
-            loss.backward()
-            opt_net.step()
-            z, z_aug = model.encode(xb, augment=True, generator=generator)
-            cls = F.cross_entropy(model.head(z), yb) + F.cross_entropy(model.head(z_aug), yb)
-            pen = penalty * gradient_alignment(model, cls, consistency_loss(model, z, z_aug))
-            opt_w.zero_grad()
-            pen.backward(inputs=list(model.consistency.parameters()))
-            opt_w.step()
-            losses.append(cls.item())
+    for idx in minibatches(len(y), batch_size, epochs, generator):
+        xb, yb = x[idx], y[idx]
+        z, z_aug = model.encode(xb, augment=True, generator=generator)
+        cls = F.cross_entropy(model.head(z), yb) + F.cross_entropy(model.head(z_aug), yb)
+        loss = cls + consistency_loss(model, z, z_aug)
+        opt_net.zero_grad()
+        loss.backward()
+        opt_net.step()
+        z, z_aug = model.encode(xb, augment=True, generator=generator)
+        cls = F.cross_entropy(model.head(z), yb) + F.cross_entropy(model.head(z_aug), yb)
+        pen = penalty * gradient_alignment(model, cls, consistency_loss(model, z, z_aug))
+        opt_w.zero_grad()
+        pen.backward(inputs=list(model.consistency.parameters()))
+        opt_w.step()
+        losses.append(cls.item())
     model.eval()
     return losses
 

@@ -14,12 +14,14 @@ batch statistics out of the comparison.
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from testtime.runtime import check_positive
-from testtime.tta.base import TTAMethod, gradient_steps, train_only
+from testtime.tta.base import TTAMethod, gradient_steps, minibatches, train_only
 
 
 def _stage(c_in: int, c_out: int, stride: int, groups: int = 8) -> nn.Sequential:
@@ -99,19 +101,16 @@ def train_recon(
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     model.train()
     losses = []
-    for _ in range(epochs):
-        order = torch.randperm(len(y), generator=generator)
-        for start in range(0, len(y), batch_size):
-            idx = order[start : start + batch_size]
-            xb = x[idx]
-            mask = patch_mask(xb.shape, patch, ratio, generator).to(xb)
-            loss = F.cross_entropy(model(xb), y[idx]) + recon_weight * masked_reconstruction_loss(
-                model, xb, mask
-            )
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            losses.append(loss.item())
+
+    def loss_fn(idx: torch.Tensor) -> torch.Tensor:
+        xb = x[idx]
+        mask = patch_mask(xb.shape, patch, ratio, generator).to(xb)
+        return F.cross_entropy(model(xb), y[idx]) + recon_weight * masked_reconstruction_loss(
+            model, xb, mask
+        )
+
+    for idx in minibatches(len(y), batch_size, epochs, generator):
+        losses += gradient_steps(opt, partial(loss_fn, idx), 1)
     model.eval()
     return losses
 

@@ -25,12 +25,14 @@ digits the course uses ``(0, 1, 3)``, since 0, 1 and 8 look the same upside down
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from testtime.runtime import check_choice, check_positive
-from testtime.tta.base import TTAMethod, gradient_steps, train_only
+from testtime.tta.base import TTAMethod, gradient_steps, minibatches, train_only
 
 UPDATES = ("shared+rotation", "shared")
 ANGLES = (0, 1, 2, 3)  # quarter turns: 0, 90, 180, 270 degrees
@@ -153,17 +155,13 @@ def train_joint(
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     model.train()
     losses = []
-    for _ in range(epochs):
-        order = torch.randperm(len(y), generator=generator)
-        for start in range(0, len(y), batch_size):
-            idx = order[start : start + batch_size]
-            xb = random_crops(x[idx], generator=generator)
-            main, rot = joint_loss(model, xb, y[idx], generator)
-            loss = main + rotation_weight * rot
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            losses.append(loss.item())
+
+    def loss_fn(idx: torch.Tensor) -> torch.Tensor:
+        main, rot = joint_loss(model, random_crops(x[idx], generator=generator), y[idx], generator)
+        return main + rotation_weight * rot
+
+    for idx in minibatches(len(y), batch_size, epochs, generator):
+        losses += gradient_steps(opt, partial(loss_fn, idx), 1)
     model.eval()
     return losses
 
