@@ -15,6 +15,7 @@ from testtime.rl import (
     majority_vote_rewards,
     pooled_hidden,
     progress_rewards,
+    region_consistency_rewards,
     reward_model_rewards,
     sample_rollout,
     success_probability,
@@ -70,6 +71,40 @@ def test_reward_model_rewards():
     s = torch.tensor([0.9, 0.1, 0.5, 0.5])
     torch.testing.assert_close(reward_model_rewards(s, 2), torch.tensor([0.4, -0.4, 0.0, 0.0]))
     torch.testing.assert_close(reward_model_rewards(s, 2, baseline=False), s)
+
+
+def test_region_consistency_rewards_by_hand():
+    # a 4x4 grid on [0, 1]^2 (cell centres 0.125, 0.375, ...; boxes are widened by half a
+    # cell); one group of three boxes
+    boxes = torch.tensor([[0.0, 0.0, 0.45, 0.45],    # covers cells x,y in {0,1}: 4 cells
+                          [0.3, 0.3, 0.45, 0.45],    # covers cell (1,1) only
+                          [0.8, 0.8, 0.95, 0.95]])   # covers cell (3,3) only, alone
+    r = region_consistency_rewards(boxes, 3, 0.0, 1.0, grid=4)
+    # votes: cell (1,1) = 2, cells (0,0),(0,1),(1,0) = 1, cell (3,3) = 1
+    torch.testing.assert_close(r, torch.tensor([(1 + 1 + 1 + 2) / 4 / 3, 2 / 3, 1 / 3]))
+    # groups are independent: the same boxes as two groups of one and two
+    two = region_consistency_rewards(torch.cat([boxes, boxes[:1]]), 2, 0.0, 1.0, grid=4)
+    assert two.shape == (4,) and float(two[2]) == 1 / 2 and float(two[3]) == 1 / 2
+
+
+def test_region_consistency_rewards_brute_force_and_errors():
+    g = torch.Generator().manual_seed(3)
+    lo_corner = torch.rand(10, 2, generator=g) * 0.7
+    boxes = torch.cat([lo_corner, lo_corner + 0.05 + 0.2 * torch.rand(10, 2, generator=g)], 1)
+    r = region_consistency_rewards(boxes, 5, grid=20)
+    centres = (torch.arange(20) + 0.5) / 20
+    for i in range(10):
+        group = boxes[(i // 5) * 5 : (i // 5) * 5 + 5]
+        inside = [(x, y) for x in centres for y in centres
+                  if boxes[i, 0] - 0.025 <= x < boxes[i, 2] + 0.025
+                  and boxes[i, 1] - 0.025 <= y < boxes[i, 3] + 0.025]
+        votes = [sum(float(b[0] - 0.025 <= x < b[2] + 0.025 and b[1] - 0.025 <= y < b[3] + 0.025)
+                     for b in group) for x, y in inside]
+        assert abs(float(r[i]) - sum(votes) / len(votes) / 5) < 1e-5
+    with pytest.raises(ValueError, match="group_size"):
+        region_consistency_rewards(boxes, 3)
+    with pytest.raises(ValueError, match="boxes"):
+        region_consistency_rewards(boxes[:, :2], 5)
 
 
 def test_progress_rewards_telescope():

@@ -199,3 +199,101 @@ def test_prm_config_keeps_the_default_key():
         verifier_config("prm", levels=[0, 9])
     with pytest.raises(ValueError, match="overrides"):
         verifier_config("orm", head="implicit")
+
+
+def test_checker_and_hybrid_labels():
+    from testtime.search.verifiers import checker_step_labels, hybrid_step_labels
+
+    rows, comps = [], []
+    for prob in CASES:
+        for at in [None, 0, 1, 2]:
+            rows.append(prob)
+            comps.append("\n".join(solve(prob.expr)) + "$" if at is None else corrupt(prob, at))
+    comps[-1] = comps[-1][:-3]  # a cut-off completion: its unterminated tail is a wrong step
+    labels = checker_step_labels(rows, comps)
+    assert labels == [[float(x) for x in step_labels(p, c)] for p, c in zip(rows, comps)]
+    assert labels[0] == [1.0, 1.0, 1.0] and labels[2] == [1.0, 0.0, 0.0]
+    mc = [[0.5] * len(ls) for ls in labels]
+    assert hybrid_step_labels(mc, labels)[2] == [0.5, 0.0, 0.0]
+    with pytest.raises(ValueError, match="shape"):
+        hybrid_step_labels([[0.5]], [[1.0, 1.0]])
+    with pytest.raises(ValueError, match="length"):
+        checker_step_labels(rows, comps[:-1])
+
+
+def test_prm_label_and_view_options():
+    from testtime.search.trained import STEP_PRM, verifier_config
+
+    default = verifier_config("prm")
+    assert "view" not in default["recipe"] and default["recipe"]["label"] == "soft"
+    step = verifier_config("prm", **STEP_PRM)["recipe"]
+    assert step["label"] == "checker" and step["view"] == "markov"
+    assert verifier_config("prm", label="hybrid")["recipe"]["label"] == "hybrid"
+    with pytest.raises(ValueError, match="label"):
+        verifier_config("prm", label="human")
+    with pytest.raises(ValueError, match="view"):
+        verifier_config("prm", view="tree")
+    with pytest.raises(ValueError, match="label"):
+        verifier_config("prm", view="markov")  # MC labels are prefix values, not verdicts
+
+
+def test_markov_rows_and_verifier():
+    from testtime.reasoning import TOKENIZER
+    from testtime.search.markov_prm import MarkovVerifier, markov_rows, states
+    from testtime.search.trained import state_prompt
+    from testtime.search.verifiers import ImplicitValueModel, checker_step_labels
+
+    prob = CASES[1]
+    good = "\n".join(solve(prob.expr)) + "$"
+    bad = corrupt(prob, 1)
+    prompt = format_prompt(prob.expr)
+    assert states(prompt, split_steps(good)) == [prob.expr] + solve(prob.expr)[:-1]
+    assert states(prompt + solve(prob.expr)[0] + "\n", ["x"]) == [solve(prob.expr)[0]]
+    labels = checker_step_labels([prob, prob], [good, bad])
+    rows = markov_rows([prompt] * 2, [good, bad], labels, state_prompt)
+    steps_bad = split_steps(bad)
+    assert len(rows) == len(split_steps(good)) + 2  # the bad one stops at its first error
+    assert rows[-1].prompt == state_prompt(split_steps(bad)[0][:-1])
+    assert rows[-1].completion == steps_bad[1] and rows[-1].labels == [0.0]
+    assert [r.labels[0] for r in rows[:-1]] == [1.0] * (len(rows) - 1)
+    with pytest.raises(ValueError, match="labels"):
+        markov_rows([prompt], [good], [[1.0]], state_prompt)
+
+    lm = _tiny_lm(2)
+    sharp = ImplicitValueModel.from_lm(lm, full=False, prompt_len=len(prompt))
+    with torch.no_grad():
+        sharp.sharpness.fill_(0.7)
+        sharp.bias.fill_(1.0)
+    ver = MarkovVerifier(sharp, TOKENIZER, state_prompt)
+    assert ver.flops_per_token == 3 * lm.flops_per_token()
+    local = ver.local_scores([prompt] * 2, [split_steps(good), steps_bad])
+    values = ver.score_steps([prompt] * 2, [split_steps(good), steps_bad])
+    for lo, va in zip(local, values):
+        assert va == pytest.approx([math.prod(lo[: i + 1]) for i in range(len(lo))])
+    # each local score is the model's score of the step read after its state alone
+    alone = Verifier(sharp, TOKENIZER)
+    expect = [alone.score([state_prompt(s)], [st])[0]
+              for s, st in zip(states(prompt, steps_bad), steps_bad)]
+    assert local[1] == pytest.approx(expect, abs=1e-6)
+    read, step_tokens = ver.tokens_read([prompt], [split_steps(good)])
+    assert step_tokens == len(good) and step_tokens < read <= 3 * step_tokens
+    with pytest.raises(ValueError, match="read_factor"):
+        MarkovVerifier(sharp, TOKENIZER, state_prompt, read_factor=0)
+
+
+def test_markov_verifier_memo_gives_the_same_scores():
+    from testtime.reasoning import TOKENIZER
+    from testtime.search.markov_prm import MarkovVerifier
+    from testtime.search.trained import state_prompt
+    from testtime.search.verifiers import ImplicitValueModel
+
+    sharp = ImplicitValueModel.from_lm(_tiny_lm(3), full=False, prompt_len=len(format_prompt("1")))
+    ver = MarkovVerifier(sharp, TOKENIZER, state_prompt, memo_size=4)
+    prompts = [format_prompt(p.expr) for p in CASES]
+    steps = [split_steps("\n".join(solve(p.expr)) + "$") for p in CASES]
+    first = ver.score_steps(prompts, steps)
+    assert ver.score_steps(prompts[:1], [steps[0][:2]])[0] == pytest.approx(first[0][:2])
+    with torch.no_grad():
+        sharp.bias.fill_(-1.0)
+    ver.clear_memo()
+    assert ver.score_steps(prompts, steps)[0][0] < first[0][0]

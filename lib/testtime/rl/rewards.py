@@ -15,6 +15,7 @@ from collections.abc import Hashable, Sequence
 import torch
 
 from testtime.runtime import check_positive
+from testtime.search.continuous_voting import region_votes
 
 Answer = Hashable | None
 
@@ -126,6 +127,29 @@ def frequency_entropy_rewards(
         bonus = -entropy_weight * answer_entropy(group)
         rewards += [(counts[a] / group_size if a is not None else 0.0) + bonus for a in group]
     return torch.tensor(rewards)
+
+
+def region_consistency_rewards(
+    boxes: torch.Tensor, group_size: int, lo: float = 0.0, hi: float = 1.0, grid: int = 64
+) -> torch.Tensor:
+    """GUI-RCPO's label-free reward ("Test-Time Reinforcement Learning for GUI Grounding via
+    Region Consistency", sec. 3): the boxes of one prompt vote on a grid (GUI-RC,
+    :func:`testtime.search.continuous_voting.region_votes`), and each box earns the mean vote
+    over the cells it covers, as a share of the group: 1 when every other sample covers all
+    of it, near 0 for an outlier. The continuous counterpart of TTRV's frequency reward.
+
+    ``boxes`` is ``(P * G, 4)`` = ``(x0, y0, x1, y1)`` laid out group by group; returns
+    ``(P * G,)``.
+    """
+    if boxes.dim() != 2 or boxes.size(1) != 4:
+        raise ValueError(f"boxes of shape {tuple(boxes.shape)} is not valid; expected (n, 4)")
+    n_groups = _check_groups(boxes.size(0), group_size)
+    rewards = []
+    for g in range(n_groups):
+        cover, votes, _ = region_votes(boxes[g * group_size : (g + 1) * group_size], lo, hi, grid)
+        covered = cover.sum((1, 2)).clamp_min(1.0)
+        rewards.append((cover * votes).sum((1, 2)) / covered / group_size)
+    return torch.cat(rewards)
 
 
 def reward_model_rewards(

@@ -3,7 +3,9 @@
 - ``policy``: the :class:`Policy` protocol, :class:`TinyGPTPolicy`, :class:`HFPolicy`
 - ``costs``: :class:`Cost`, tokens and FLOPs of every strategy
 - ``voting``: majority vote, best-of-N, weighted best-of-N, scaling-curve accuracy
-- ``verifiers``: ORM / PRM value models, Math-Shepherd Monte-Carlo labels, aggregation
+- ``verifiers``: ORM / PRM value models, Math-Shepherd Monte-Carlo labels, checker and
+  hybrid step labels, aggregation
+- ``markov_prm``: a PRM that judges each step from the previous state alone
 - ``beam``, ``dvts``, ``mcts``: PRM-guided step-level search
 - ``genarm``: token-level guidance by an autoregressive reward model
 - ``mg_select``: verifier-free selection by KL to a masked-prompt reference

@@ -43,27 +43,40 @@ def density_vote(samples: torch.Tensor, radius: float) -> torch.Tensor:
     return samples[near[best]].mean(0)
 
 
-def region_vote(boxes: torch.Tensor, lo: torch.Tensor | float, hi: torch.Tensor | float,
-                grid: int = 64) -> torch.Tensor:
-    """GUI-RC region consistency for 2-D boxes ``(k, 4)`` = ``(x0, y0, x1, y1)``.
+def region_votes(boxes: torch.Tensor, lo: torch.Tensor | float, hi: torch.Tensor | float,
+                 grid: int = 64) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """GUI-RC's spatial voting grid for 2-D boxes ``(k, 4)`` = ``(x0, y0, x1, y1)``.
 
-    Each box adds one vote to every cell of a ``grid x grid`` lattice over ``[lo, hi]^2`` whose
-    centre it covers; returns the centre ``(2,)`` of the cells that got the maximum vote. A
-    point prediction is a box of zero size: it votes for the cell it falls into.
+    A ``grid x grid`` lattice covers ``[lo, hi]^2``; a box covers the cells whose centre lies
+    inside it. Returns ``(cover, votes, centres)``: ``cover (k, grid, grid)`` which cells each
+    box covers (0/1), ``votes (grid, grid)`` their sum, and ``centres (2, grid)`` the cell
+    centres along x and y. A point prediction is a box of zero size: it covers the cell it
+    falls into.
     """
     check_positive("grid", grid)
+    if boxes.dim() != 2 or boxes.size(1) != 4:
+        raise ValueError(f"boxes of shape {tuple(boxes.shape)} is not valid; expected (k, 4)")
     lo_t = torch.as_tensor(lo, dtype=boxes.dtype).expand(2)
     hi_t = torch.as_tensor(hi, dtype=boxes.dtype).expand(2)
     step = (hi_t - lo_t) / grid
-    centres = [lo_t[i] + step[i] * (torch.arange(grid, dtype=boxes.dtype) + 0.5) for i in range(2)]
+    centres = torch.stack([lo_t[i] + step[i] * (torch.arange(grid, dtype=boxes.dtype) + 0.5)
+                           for i in range(2)])
     # a degenerate box still covers the cell it falls in: widen boxes by half a cell
     x0, y0 = boxes[:, 0:1] - step[0] / 2, boxes[:, 1:2] - step[1] / 2
     x1, y1 = boxes[:, 2:3] + step[0] / 2, boxes[:, 3:4] + step[1] / 2
     in_x = (centres[0][None] >= x0) & (centres[0][None] < x1)  # (k, grid)
     in_y = (centres[1][None] >= y0) & (centres[1][None] < y1)
-    votes = torch.einsum("kx,ky->xy", in_x.to(boxes.dtype), in_y.to(boxes.dtype))
-    top = votes == votes.max()
-    xs, ys = top.nonzero(as_tuple=True)
+    cover = in_x.to(boxes.dtype)[:, :, None] * in_y.to(boxes.dtype)[:, None, :]
+    return cover, cover.sum(0), centres
+
+
+def region_vote(boxes: torch.Tensor, lo: torch.Tensor | float, hi: torch.Tensor | float,
+                grid: int = 64) -> torch.Tensor:
+    """GUI-RC region consistency ("Test-Time Reinforcement Learning for GUI Grounding via
+    Region Consistency"): every box votes for the cells it covers (:func:`region_votes`);
+    returns the centre ``(2,)`` of the cells that got the maximum vote."""
+    _, votes, centres = region_votes(boxes, lo, hi, grid)
+    xs, ys = (votes == votes.max()).nonzero(as_tuple=True)
     return torch.stack([centres[0][xs].mean(), centres[1][ys].mean()])
 
 

@@ -6,7 +6,10 @@ problems the notebooks evaluate on), and cache it with ``testtime.cache.load_or_
 by the reasoner's config and the recipe, so notebooks 11, 12, 13 and 19 share one copy.
 
 - ORM: every step end labelled with the sample's final correctness (Cobbe et al. 2021).
-- PRM: Math-Shepherd Monte-Carlo soft labels from ``rollouts`` continuations per step.
+- PRM: Math-Shepherd Monte-Carlo soft labels from ``rollouts`` continuations per step
+  (recipe ``label``: "soft", "hard"), the exact step checker's labels ("checker") or MC
+  labels vetted by the checker ("hybrid"); with ``view="markov"`` the PRM judges each step
+  from the previous line alone (:mod:`testtime.search.markov_prm`).
 """
 
 from __future__ import annotations
@@ -27,12 +30,15 @@ from testtime.reasoning import (
     reasoner_config,
 )
 from testtime.runtime import check_choice
+from testtime.search.markov_prm import MarkovVerifier, markov_rows
 from testtime.search.policy import TinyGPTPolicy
 from testtime.search.verifiers import (
     ImplicitValueModel,
     LabelledSolution,
     ValueModel,
     Verifier,
+    checker_step_labels,
+    hybrid_step_labels,
     mc_step_labels,
     outcome_labels,
     train_value_model,
@@ -52,13 +58,29 @@ RECIPES: dict[str, dict[str, Any]] = {
 # ``levels`` restricts the training problems (e.g. to the levels where search is used);
 # ``head`` is "linear" (a ValueModel), "implicit" (an ImplicitValueModel with a trainable
 # copy of the policy) or "sharpened" (an ImplicitValueModel whose trainable model is the
-# policy sharpened by one learned exponent: two parameters).
-PRM_OPTIONS: dict[str, Any] = {"levels": list(LEVELS), "head": "linear"}
+# policy sharpened by one learned exponent: two parameters); ``view`` is "context" (the PRM
+# reads the whole solution) or "markov" (each step with only the line before it, trained on
+# one row per step; needs the local verdicts of ``label="checker"``).
+PRM_OPTIONS: dict[str, Any] = {"levels": list(LEVELS), "head": "linear", "view": "context"}
+VIEWS = ("context", "markov")
 HEADS = ("linear", "implicit", "sharpened")
+# PRM step labels: Math-Shepherd "soft"/"hard" MC labels, the exact "checker" (the analog of
+# PRM800K's human labels) or "hybrid" (MC labels vetted by the checker, as in VL-PRM)
+LABELS = ("soft", "hard", "checker", "hybrid")
 # The PRM that steers search in notebooks 12 and 19: fit on the levels where search has room
 # to help, with the sharpened log-ratio head, the one that ranks sibling steps at this scale.
 SEARCH_PRM: dict[str, Any] = {"levels": [3, 4, 5, 6], "head": "sharpened",
                               "problems_per_level": 64, "steps": 200, "lr": 3e-2}
+# The step PRM of notebook 12: the same head and data, labelled by the exact step checker
+# (the judge; PRM800K's human labels) and reading each step from the line before it
+# (the Markov state of Atom of Thoughts).
+STEP_PRM: dict[str, Any] = {**SEARCH_PRM, "label": "checker", "view": "markov"}
+
+
+def state_prompt(state: str) -> str:
+    """The prompt a Markov PRM reads a state as: ``format_prompt`` of the line, its last
+    ``PROMPT_LEN - 1`` characters if a malformed step made it longer than a prompt."""
+    return format_prompt(state[-(PROMPT_LEN - 1):])
 
 
 def verifier_config(kind: str, policy_size: str = "small", **overrides: Any) -> dict[str, Any]:
@@ -71,6 +93,8 @@ def verifier_config(kind: str, policy_size: str = "small", **overrides: Any) -> 
             raise ValueError(f"levels={levels!r} is not valid; choose a subset of {LEVELS}")
     if kind == "prm" and "head" in overrides:
         check_choice("head", overrides["head"], HEADS)
+    if kind == "prm" and "view" in overrides:
+        check_choice("view", overrides["view"], VIEWS)
     options = PRM_OPTIONS if kind == "prm" else {}
     unknown = set(overrides) - set(RECIPES[kind]) - set(options)
     if unknown:
@@ -78,7 +102,10 @@ def verifier_config(kind: str, policy_size: str = "small", **overrides: Any) -> 
                          f"choose from {sorted(RECIPES[kind]) + sorted(options)}")
     recipe = {**RECIPES[kind], **overrides}
     if kind == "prm":
-        check_choice("label", recipe["label"], ("soft", "hard"))
+        check_choice("label", recipe["label"], LABELS)
+        if recipe.get("view") == "markov" and recipe["label"] != "checker":
+            raise ValueError(f"label={recipe['label']!r} is not valid with view='markov'; "
+                             "a Markov PRM needs step verdicts: label='checker'")
     return {"kind": kind, "policy": reasoner_config(policy_size), "recipe": recipe}
 
 
@@ -98,11 +125,18 @@ def build_training_data(config: dict[str, Any], device: torch.device | str = "cp
     correct = [is_correct(p, c) for p, c in zip(rows, completions)]
     if config["kind"] == "orm":
         return outcome_labels(prompts, completions, correct)
-    labels = mc_step_labels(policy, prompts, completions, lambda r, c: is_correct(rows[r], c),
-                            rollouts=recipe["rollouts"], generator=gen,
-                            temperature=recipe["temperature"])
+    if recipe["label"] == "checker":
+        labels = checker_step_labels(rows, completions)
+    else:
+        labels = mc_step_labels(policy, prompts, completions,
+                                lambda r, c: is_correct(rows[r], c), rollouts=recipe["rollouts"],
+                                generator=gen, temperature=recipe["temperature"])
     if recipe["label"] == "hard":
         labels = [[float(x > 0) for x in ls] for ls in labels]
+    if recipe["label"] == "hybrid":
+        labels = hybrid_step_labels(labels, checker_step_labels(rows, completions))
+    if recipe.get("view") == "markov":
+        return markov_rows(prompts, completions, labels, state_prompt)
     return [LabelledSolution(p, c, ls) for p, c, ls in zip(prompts, completions, labels)]
 
 
@@ -132,7 +166,7 @@ def train_verifier(config: dict[str, Any], device: torch.device | str = "cpu",
 
 
 def _load(kind: str, policy_size: str, device: torch.device | str, aggregation: str,
-          verbose: bool, overrides: dict[str, Any]) -> Verifier:
+          verbose: bool, overrides: dict[str, Any]) -> Verifier | MarkovVerifier:
     config = verifier_config(kind, policy_size, **overrides)
     result = load_or_train(f"{kind}-{policy_size}", config,
                            lambda: train_verifier(config, device, progress=verbose),
@@ -140,6 +174,8 @@ def _load(kind: str, policy_size: str, device: torch.device | str, aggregation: 
     lm = load_reasoner(policy_size, device=device, verbose=False)
     model = value_model(config["recipe"], lm)
     model.load_state_dict(result["state_dict"])
+    if config["recipe"].get("view") == "markov":
+        return MarkovVerifier(model.to(device).eval(), TOKENIZER, state_prompt)
     return Verifier(model.to(device).eval(), TOKENIZER, aggregation=aggregation)
 
 
@@ -150,9 +186,12 @@ def load_orm(policy_size: str = "small", *, device: torch.device | str = "cpu",
 
 
 def load_prm(policy_size: str = "small", *, device: torch.device | str = "cpu",
-             aggregation: str = "last", verbose: bool = True, **overrides: Any) -> Verifier:
+             aggregation: str = "last", verbose: bool = True, **overrides: Any,
+             ) -> Verifier | MarkovVerifier:
     """The cached Math-Shepherd process reward model of the reasoner (trained on first use).
 
     ``overrides`` change the recipe (``RECIPES['prm']`` and ``PRM_OPTIONS``); notebooks that
-    search with the PRM pass ``**SEARCH_PRM``."""
+    search with the PRM pass ``**SEARCH_PRM``; ``**STEP_PRM`` gives the checker-labelled
+    Markov PRM (a :class:`~testtime.search.markov_prm.MarkovVerifier`, whose step scores
+    are prefix values, so ``aggregation`` does not apply to it)."""
     return _load("prm", policy_size, device, aggregation, verbose, overrides)

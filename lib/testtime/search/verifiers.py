@@ -29,7 +29,8 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from testtime.models import TinyGPT, cosine_lr
-from testtime.reasoning.verify import split_steps  # noqa: F401 - re-exported for search code
+from testtime.reasoning.task import Problem
+from testtime.reasoning.verify import split_steps, step_labels  # noqa: F401 - split_steps re-exported
 from testtime.runtime import check_choice, check_positive
 from testtime.search.costs import Cost
 from testtime.search.policy import Policy
@@ -257,6 +258,35 @@ def mc_step_labels(
             hits = [is_correct(row, done + o.text) for o in outs[j * rollouts : (j + 1) * rollouts]]
             labels[row][i] = sum(hits) / rollouts
     return labels
+
+
+def checker_step_labels(problems: Sequence[Problem], completions: Sequence[str],
+                        ) -> list[list[float]]:
+    """Step labels from the exact step checker (1.0 while every step so far is valid).
+
+    The tiny reasoner's analog of the human step labels of PRM800K ("Let's Verify Step by
+    Step", Lightman et al. 2023, arXiv 2305.20050): the judge says which step went wrong,
+    where a Monte-Carlo label only estimates whether the prefix can still succeed.
+    """
+    if len(problems) != len(completions):
+        raise ValueError(f"problems ({len(problems)}) and completions ({len(completions)}) "
+                         "must have the same length")
+    return [[float(x) for x in step_labels(p, c)] for p, c in zip(problems, completions)]
+
+
+def hybrid_step_labels(mc: Sequence[Sequence[float]], judge: Sequence[Sequence[float]],
+                       ) -> list[list[float]]:
+    """Monte-Carlo labels vetted by a judge: a step the judge rejects is labelled 0, one it
+    accepts keeps its MC value (``mc * judge``, step by step).
+
+    "Training Vision-Language Process Reward Models for Test-Time Scaling in Multimodal
+    Reasoning" (arXiv 2509.23250) finds MC-rollout labels noisy (a wrong step can still
+    reach the right answer) and builds better PRMs from MC rollouts combined with a strong
+    judge's step verdicts; here the judge is the exact step checker.
+    """
+    if len(mc) != len(judge) or any(len(a) != len(b) for a, b in zip(mc, judge)):
+        raise ValueError("mc and judge must have the same shape (one label per step)")
+    return [[float(a) * float(b) for a, b in zip(x, y)] for x, y in zip(mc, judge)]
 
 
 def train_value_model(
