@@ -67,13 +67,13 @@ HEADS = ("linear", "implicit", "sharpened")
 # PRM step labels: Math-Shepherd "soft"/"hard" MC labels, the exact "checker" (the analog of
 # PRM800K's human labels) or "hybrid" (MC labels vetted by the checker, as in VL-PRM)
 LABELS = ("soft", "hard", "checker", "hybrid")
-# The PRM that steers search in notebooks 12 and 19: fit on the levels where search has room
-# to help, with the sharpened log-ratio head, the one that ranks sibling steps at this scale.
+# The Math-Shepherd PRM that steers search in notebook 12: fit on the levels where search has
+# room to help, with the sharpened log-ratio head, the one that ranks sibling steps at this scale.
 SEARCH_PRM: dict[str, Any] = {"levels": [3, 4, 5, 6], "head": "sharpened",
                               "problems_per_level": 64, "steps": 200, "lr": 3e-2}
-# The step PRM of notebook 12: the same head and data, labelled by the exact step checker
-# (the judge; PRM800K's human labels) and reading each step from the line before it
-# (the Markov state of Atom of Thoughts).
+# The step PRM of notebook 12, also the PRM of the capstone (notebook 19): the same head and
+# data, labelled by the exact step checker (the judge; PRM800K's human labels) and reading
+# each step from the line before it (the Markov state of Atom of Thoughts).
 STEP_PRM: dict[str, Any] = {**SEARCH_PRM, "label": "checker", "view": "markov"}
 
 
