@@ -80,11 +80,12 @@ def test_region_consistency_rewards_by_hand():
                           [0.3, 0.3, 0.45, 0.45],    # covers cell (1,1) only
                           [0.8, 0.8, 0.95, 0.95]])   # covers cell (3,3) only, alone
     r = region_consistency_rewards(boxes, 3, 0.0, 1.0, grid=4)
-    # votes: cell (1,1) = 2, cells (0,0),(0,1),(1,0) = 1, cell (3,3) = 1
-    torch.testing.assert_close(r, torch.tensor([(1 + 1 + 1 + 2) / 4 / 3, 2 / 3, 1 / 3]))
-    # groups are independent: the same boxes as two groups of one and two
-    two = region_consistency_rewards(torch.cat([boxes, boxes[:1]]), 2, 0.0, 1.0, grid=4)
-    assert two.shape == (4,) and float(two[2]) == 1 / 2 and float(two[3]) == 1 / 2
+    # votes: cell (1,1) = 2 (the maximum), cells (0,0),(0,1),(1,0) = 1, cell (3,3) = 1
+    torch.testing.assert_close(r, torch.tensor([(1 + 1 + 1 + 2) / (4 * 2), 2 / 2, 1 / 2]))
+    # groups are independent: the last two boxes as a group of their own
+    two = region_consistency_rewards(torch.cat([boxes[:2], boxes[1:]]), 2, 0.0, 1.0, grid=4)
+    assert two.shape == (4,)
+    torch.testing.assert_close(two[2:], torch.tensor([1.0, 1.0]))  # disjoint: each max 1
 
 
 def test_region_consistency_rewards_brute_force_and_errors():
@@ -98,9 +99,12 @@ def test_region_consistency_rewards_brute_force_and_errors():
         inside = [(x, y) for x in centres for y in centres
                   if boxes[i, 0] - 0.025 <= x < boxes[i, 2] + 0.025
                   and boxes[i, 1] - 0.025 <= y < boxes[i, 3] + 0.025]
-        votes = [sum(float(b[0] - 0.025 <= x < b[2] + 0.025 and b[1] - 0.025 <= y < b[3] + 0.025)
-                     for b in group) for x, y in inside]
-        assert abs(float(r[i]) - sum(votes) / len(votes) / 5) < 1e-5
+        def vote(x, y, group=group):
+            return sum(float(b[0] - 0.025 <= x < b[2] + 0.025 and b[1] - 0.025 <= y < b[3] + 0.025)
+                       for b in group)
+        top = max(vote(x, y) for x in centres for y in centres)
+        votes = [vote(x, y) for x, y in inside]
+        assert abs(float(r[i]) - sum(votes) / (len(votes) * top)) < 1e-5
     with pytest.raises(ValueError, match="group_size"):
         region_consistency_rewards(boxes, 3)
     with pytest.raises(ValueError, match="boxes"):

@@ -133,13 +133,15 @@ def region_consistency_rewards(
     boxes: torch.Tensor, group_size: int, lo: float = 0.0, hi: float = 1.0, grid: int = 64
 ) -> torch.Tensor:
     """GUI-RCPO's label-free reward ("Test-Time Reinforcement Learning for GUI Grounding via
-    Region Consistency", sec. 3): the boxes of one prompt vote on a grid (GUI-RC,
-    :func:`testtime.search.continuous_voting.region_votes`), and each box earns the mean vote
-    over the cells it covers, as a share of the group: 1 when every other sample covers all
-    of it, near 0 for an outlier. The continuous counterpart of TTRV's frequency reward.
+    Region Consistency", appendix A): the boxes of one prompt vote on a grid (GUI-RC,
+    :func:`testtime.search.continuous_voting.region_votes`), and each box earns the votes
+    summed over the cells it covers, divided by its number of cells times the grid's maximum
+    vote: 1 for a box that lies entirely in the most-voted region, near 0 for an outlier.
+    The continuous counterpart of TTRV's frequency reward.
 
     ``boxes`` is ``(P * G, 4)`` = ``(x0, y0, x1, y1)`` laid out group by group; returns
-    ``(P * G,)``.
+    ``(P * G,)``. Unlike the paper's pixel grid, a box of zero size still covers the cell it
+    falls in (the paper gives it 0).
     """
     if boxes.dim() != 2 or boxes.size(1) != 4:
         raise ValueError(f"boxes of shape {tuple(boxes.shape)} is not valid; expected (n, 4)")
@@ -147,8 +149,8 @@ def region_consistency_rewards(
     rewards = []
     for g in range(n_groups):
         cover, votes, _ = region_votes(boxes[g * group_size : (g + 1) * group_size], lo, hi, grid)
-        covered = cover.sum((1, 2)).clamp_min(1.0)
-        rewards.append((cover * votes).sum((1, 2)) / covered / group_size)
+        area = cover.sum((1, 2)).clamp_min(1.0)
+        rewards.append((cover * votes).sum((1, 2)) / (area * votes.max()))
     return torch.cat(rewards)
 
 
