@@ -202,7 +202,8 @@ def test_prm_config_keeps_the_default_key():
 
 
 def test_checker_and_hybrid_labels():
-    from testtime.search.verifiers import checker_step_labels, hybrid_step_labels
+    from testtime.search.trained import checker_step_labels
+    from testtime.search.verifiers import hybrid_step_labels
 
     rows, comps = [], []
     for prob in CASES:
@@ -240,8 +241,8 @@ def test_prm_label_and_view_options():
 def test_markov_rows_and_verifier():
     from testtime.reasoning import TOKENIZER
     from testtime.search.markov_prm import MarkovVerifier, markov_rows, states
-    from testtime.search.trained import state_prompt
-    from testtime.search.verifiers import ImplicitValueModel, checker_step_labels
+    from testtime.search.trained import checker_step_labels, state_prompt
+    from testtime.search.verifiers import ImplicitValueModel
 
     prob = CASES[1]
     good = "\n".join(solve(prob.expr)) + "$"

@@ -59,7 +59,7 @@ def markov_rows(prompts: Sequence[str], completions: Sequence[str],
     """One training row per step: ``(to_prompt(state), step, [label])``.
 
     ``labels`` are prefix labels (1 while every step so far is valid, e.g. from
-    :func:`~testtime.search.verifiers.checker_step_labels`); a solution contributes its
+    :func:`~testtime.search.trained.checker_step_labels`); a solution contributes its
     steps up to and including the first one labelled 0, where the prefix label equals the
     step's local validity (after it, a prefix label says nothing about the step itself).
     """

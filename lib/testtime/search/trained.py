@@ -14,6 +14,7 @@ by the reasoner's config and the recipe, so notebooks 11, 12, 13 and 19 share on
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -23,11 +24,13 @@ from testtime.reasoning import (
     LEVELS,
     PROMPT_LEN,
     TOKENIZER,
+    Problem,
     format_prompt,
     is_correct,
     load_reasoner,
     make_problems,
     reasoner_config,
+    step_labels,
 )
 from testtime.runtime import check_choice
 from testtime.search.markov_prm import MarkovVerifier, markov_rows
@@ -37,7 +40,6 @@ from testtime.search.verifiers import (
     LabelledSolution,
     ValueModel,
     Verifier,
-    checker_step_labels,
     hybrid_step_labels,
     mc_step_labels,
     outcome_labels,
@@ -81,6 +83,20 @@ def state_prompt(state: str) -> str:
     """The prompt a Markov PRM reads a state as: ``format_prompt`` of the line, its last
     ``PROMPT_LEN - 1`` characters if a malformed step made it longer than a prompt."""
     return format_prompt(state[-(PROMPT_LEN - 1):])
+
+
+def checker_step_labels(problems: Sequence[Problem], completions: Sequence[str],
+                        ) -> list[list[float]]:
+    """Step labels from the exact step checker (1.0 while every step so far is valid).
+
+    The tiny reasoner's analog of the human step labels of PRM800K ("Let's Verify Step by
+    Step", Lightman et al. 2023, arXiv 2305.20050): the judge says which step went wrong,
+    where a Monte-Carlo label only estimates whether the prefix can still succeed.
+    """
+    if len(problems) != len(completions):
+        raise ValueError(f"problems ({len(problems)}) and completions ({len(completions)}) "
+                         "must have the same length")
+    return [[float(x) for x in step_labels(p, c)] for p, c in zip(problems, completions)]
 
 
 def verifier_config(kind: str, policy_size: str = "small", **overrides: Any) -> dict[str, Any]:

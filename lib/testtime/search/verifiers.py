@@ -29,8 +29,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from testtime.models import TinyGPT, cosine_lr
-from testtime.reasoning.task import Problem
-from testtime.reasoning.verify import split_steps, step_labels  # noqa: F401 - split_steps re-exported
+from testtime.reasoning.verify import split_steps  # noqa: F401 - re-exported for search code
 from testtime.runtime import check_choice, check_positive
 from testtime.search.costs import Cost
 from testtime.search.policy import Policy
@@ -258,20 +257,6 @@ def mc_step_labels(
             hits = [is_correct(row, done + o.text) for o in outs[j * rollouts : (j + 1) * rollouts]]
             labels[row][i] = sum(hits) / rollouts
     return labels
-
-
-def checker_step_labels(problems: Sequence[Problem], completions: Sequence[str],
-                        ) -> list[list[float]]:
-    """Step labels from the exact step checker (1.0 while every step so far is valid).
-
-    The tiny reasoner's analog of the human step labels of PRM800K ("Let's Verify Step by
-    Step", Lightman et al. 2023, arXiv 2305.20050): the judge says which step went wrong,
-    where a Monte-Carlo label only estimates whether the prefix can still succeed.
-    """
-    if len(problems) != len(completions):
-        raise ValueError(f"problems ({len(problems)}) and completions ({len(completions)}) "
-                         "must have the same length")
-    return [[float(x) for x in step_labels(p, c)] for p, c in zip(problems, completions)]
 
 
 def hybrid_step_labels(mc: Sequence[Sequence[float]], judge: Sequence[Sequence[float]],
