@@ -1,5 +1,5 @@
 # The course's commands. Each target creates and reuses .venv and installs what it needs.
-#   make lab          JupyterLab on the notebooks
+#   make lab          JupyterLab on the repository, opened at assignments/ (instructors: notebooks/)
 #   make course       run every notebook with papermill -> build/executed/, build/course_report.md
 #   make test         lint + library tests + every notebook in quick mode (what CI runs)
 #   make assignments  regenerate the student versions in assignments/
@@ -32,7 +32,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab notebooks/
+	$(VENV)/bin/jupyter lab --ServerApp.root_dir="$(CURDIR)" --LabApp.default_url=/lab/tree/assignments
 
 course: $(STAMP)
 	$(PY) -m testtime.course run

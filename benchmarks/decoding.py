@@ -26,10 +26,22 @@ from testtime.reasoning import (
 from testtime.search.speculative import prompt_lookup_draft, speculative_generate
 
 
-def timed(fn):
-    start = time.perf_counter()
-    out = fn()
-    return out, time.perf_counter() - start
+def synchronize(device: torch.device) -> None:
+    """Wait for queued GPU work, so that the clock measures it (CUDA runs asynchronously)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def timed(fn, device: torch.device, repeats: int = 1):
+    """The output of ``fn()`` and the fastest of ``repeats`` synchronized wall times."""
+    best, out = float("inf"), None
+    for _ in range(repeats):
+        synchronize(device)
+        start = time.perf_counter()
+        out = fn()
+        synchronize(device)
+        best = min(best, time.perf_counter() - start)
+    return out, best
 
 
 def generated_tokens(out: torch.Tensor) -> int:
@@ -40,7 +52,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--problems", type=int, default=8, help="problems per difficulty level")
+    parser.add_argument("--repeats", type=int, default=None,
+                        help="best of this many timed runs (default: 3 on a GPU, 1 on a CPU)")
     args = parser.parse_args()
+    device = torch.device(args.device)
+    repeats = args.repeats or (1 if device.type == "cpu" else 3)
     model = load_reasoner("small", device=args.device, verbose=False)
     problems = make_problems(args.problems, seed=7, split="test")
     prompts = encode_prompts(problems, device=args.device)
@@ -52,25 +68,29 @@ def main() -> None:
         return model.generate(rows, max_new, generator=gen, use_cache=use_cache, **kw)
 
     few = prompts[:8]
-    naive, t_naive = timed(lambda: [sample(few[i : i + 1], False) for i in range(len(few))])
-    cached1, t_cached1 = timed(lambda: [sample(few[i : i + 1], True) for i in range(len(few))])
     many = prompts.repeat(16, 1)
-    batched, t_batched = timed(lambda: sample(many, True))
+    for rows, use_cache in ((few[:1], False), (few[:1], True), (many, True)):  # warm-up
+        sample(rows, use_cache)
+    naive, t_naive = timed(lambda: [sample(few[i : i + 1], False) for i in range(len(few))],
+                           device, repeats)
+    cached1, t_cached1 = timed(lambda: [sample(few[i : i + 1], True) for i in range(len(few))],
+                               device, repeats)
+    batched, t_batched = timed(lambda: sample(many, True), device, repeats)
     rate = {
         "naive, batch 1": sum(map(generated_tokens, naive)) / t_naive,
         "KV cache, batch 1": sum(map(generated_tokens, cached1)) / t_cached1,
         f"KV cache, batch {len(many)}": generated_tokens(batched) / t_batched,
     }
-    print(f"device {args.device}: sampling tokens/s")
+    print(f"device {device}: sampling tokens/s (best of {repeats}, after a warm-up)")
     for name, value in rate.items():
         print(f"  {name:>22}: {value:10.0f}  ({value / rate['naive, batch 1']:.1f}x naive)")
 
     greedy_rows, t_plain = timed(lambda: [
         model.generate(prompts[i : i + 1], max_new, temperature=0, stop_tokens=[EOS_ID],
-                       pad_token=PAD_ID) for i in range(len(prompts))])
+                       pad_token=PAD_ID) for i in range(len(prompts))], device, repeats)
     spec, t_spec = timed(lambda: [
         speculative_generate(model, prompts[i].tolist(), max_new, prompt_lookup_draft, k=4,
-                             stop_tokens=[EOS_ID]) for i in range(len(prompts))])
+                             stop_tokens=[EOS_ID]) for i in range(len(prompts))], device, repeats)
     same = all(row[0, PROMPT_LEN:].tolist()[: len(out)] == out
                for row, (out, _) in zip(greedy_rows, spec))
     tokens = sum(s.generated for _, s in spec)

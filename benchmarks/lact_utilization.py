@@ -7,8 +7,15 @@ the hardware idle: a chunk of ``b`` tokens costs a few matmuls with an inner dim
 with :func:`testtime.ttt.lact.lact_flops`, and prints the achieved GFLOP/s next to the rate of a
 plain square matmul measured in the same run, so every number is a ratio on the same device.
 
-    python benchmarks/lact_utilization.py                  # CPU, float32
-    python benchmarks/lact_utilization.py --device cuda    # GPU, bf16 autocast
+    python benchmarks/lact_utilization.py                           # CPU, float32
+    python benchmarks/lact_utilization.py --device cuda             # GPU, bfloat16 tensors
+    python benchmarks/lact_utilization.py --device cuda --compile   # ... through torch.compile
+
+``--dtype bf16`` (the default on a GPU) gives the kernels bfloat16 tensors; ``--dtype fp32``
+keeps float32 tensors, under bf16 autocast on a GPU, which casts every matmul's inputs again
+(about half the rate by itself, measured on an H200). ``--compile`` passes
+``compiled=True`` to ``lact_chunked``: each chunk's work runs through ``torch.compile``, which
+fuses the element-wise work between the matmuls.
 """
 
 from __future__ import annotations
@@ -54,6 +61,10 @@ def matmul_rate(size: int, device: torch.device, dtype: torch.dtype) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--dtype", choices=["bf16", "fp32"], default=None,
+                        help="tensor dtype (default: bf16 on a GPU, fp32 on a CPU)")
+    parser.add_argument("--compile", action="store_true",
+                        help="run each chunk through torch.compile (lact_chunked(compiled=True))")
     parser.add_argument("--heads", type=int, default=None, help="batch x heads (default by device)")
     parser.add_argument("--dim", type=int, default=None, help="head dim d = d_h")
     parser.add_argument("--tokens", type=int, default=4096)
@@ -63,21 +74,31 @@ def main() -> None:
     gpu = device.type == "cuda"
     heads = args.heads or (64 if gpu else 8)
     d = args.dim or (256 if gpu else 64)
-    dtype = torch.bfloat16 if gpu else torch.float32
-    ref = matmul_rate(8192 if gpu else 1024, device, dtype)
+    dtype = torch.bfloat16 if (args.dtype or ("bf16" if gpu else "fp32")) == "bf16" else torch.float32
+    autocast = gpu and dtype == torch.float32  # fp32 tensors on a GPU: matmuls in bf16 anyway
+    if args.compile:
+        if not hasattr(torch, "compile"):
+            parser.error("--compile needs torch.compile (torch >= 2.0)")
+        for name in ("recompile_limit", "cache_size_limit"):  # one graph per chunk size
+            if hasattr(torch._dynamo.config, name):
+                setattr(torch._dynamo.config, name, 64)
+    ref = matmul_rate(8192 if gpu else 1024, device, torch.bfloat16 if gpu else dtype)
     g = torch.Generator(device=device).manual_seed(0)
-    q, k, v = (torch.randn(1, heads, args.tokens, d, device=device, generator=g) for _ in range(3))
-    lr = torch.full((1, heads, args.tokens, 3), 1e-3, device=device)
-    w = tuple(torch.randn(heads, d, d, device=device, generator=g) / d**0.5 for _ in range(3))
+    q, k, v = (torch.randn(1, heads, args.tokens, d, device=device, generator=g).to(dtype)
+               for _ in range(3))
+    lr = torch.full((1, heads, args.tokens, 3), 1e-3, device=device, dtype=dtype)
+    w = tuple((torch.randn(heads, d, d, device=device, generator=g) / d**0.5).to(dtype)
+              for _ in range(3))
     flops = heads * lact_flops(args.tokens, d, d)
-    print(f"device={device} dtype={dtype} heads={heads} d=d_h={d} tokens={args.tokens}")
+    print(f"device={device} dtype={dtype}{' under bf16 autocast' if autocast else ''} "
+          f"compiled={args.compile} heads={heads} d=d_h={d} tokens={args.tokens}")
     print(f"square matmul: {ref / 1e9:.1f} GFLOP/s")
     print(f"{'chunk':>6} {'ms':>9} {'GFLOP/s':>9} {'% matmul':>9} {'x chunk 16':>10}")
     chunks = [c for c in CHUNKS if c <= args.tokens]
 
     def step(chunk: int) -> None:
-        with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=gpu):
-            lact_chunked(q, k, v, lr, w, chunk)
+        with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+            lact_chunked(q, k, v, lr, w, chunk, compiled=args.compile)
 
     # interleaved rounds, fastest time per chunk size: robust to bursts of load from elsewhere
     best = {c: float("inf") for c in chunks}

@@ -184,3 +184,55 @@ def test_bad_input():
         LaCTMixer(n_embd=16, n_head=2, n_fw_head=3)
     with pytest.raises(ValueError, match="use_muon"):
         lact_flops(10, 4, 4, use_muon=True)
+
+
+def test_muon_uses_lacts_newton_schulz_schedule():
+    """With Muon, each chunk update goes through LaCT's five per-step triples (as in the official
+    ``zeropower_via_newtonschulz5``), written out here from scratch, not one repeated triple."""
+    schedule = (
+        (4.0848, -6.8946, 2.9270),
+        (3.9505, -6.3029, 2.6377),
+        (3.7418, -5.5913, 2.3037),
+        (2.8769, -3.1427, 1.2046),
+        (2.8366, -3.0525, 1.2012),
+    )
+
+    def orthogonalize(G, triples):  # batched over (B, H): Frobenius scaling, then the steps
+        tall = G.size(-2) > G.size(-1)
+        X = G.mT if tall else G
+        X = X / (X.norm(dim=(-2, -1), keepdim=True) + 1e-7)
+        for a, b, c in triples:
+            A = X @ X.mT
+            X = a * X + b * A @ X + c * A @ A @ X
+        return X.mT if tall else X
+
+    def by_hand(q, k, v, lr, w, chunk, triples):
+        w = tuple(t.expand(B, H, *t.shape[-2:]) for t in w)
+        norms = [t.norm(dim=-1, keepdim=True) for t in w]
+        outs = []
+        for s in range(0, q.size(-2), chunk):
+            c = slice(s, s + chunk)
+            outs.append(swiglu_apply(w, q[..., c, :]))
+            if s + chunk <= q.size(-2):  # a complete chunk commits its update
+                dw = swiglu_update(w, k[..., c, :], v[..., c, :], lr[..., c, :])
+                w = tuple(renormalize(a + orthogonalize(d, triples), n)
+                          for a, d, n in zip(w, dw, norms))
+        return torch.cat(outs, dim=-2)
+
+    q, k, v, lr, _, w = _inputs(24, seed=11)
+    out, _ = lact_chunked(q, k, v, lr, w, 8, use_muon=True)
+    torch.testing.assert_close(out, by_hand(q, k, v, lr, w, 8, schedule), rtol=1e-9, atol=1e-10)
+    single = by_hand(q, k, v, lr, w, 8, [(3.4445, -4.7750, 2.0315)] * 5)
+    assert (out - single).abs().max() > 1e-4  # the schedule is not Keller Jordan's single triple
+
+
+def test_fused_apply_update_is_the_same_arithmetic():
+    """lact_chunked's per-chunk kernel (W0 and W2 stacked into one matmul) gives exactly the
+    readout and the update of swiglu_apply and swiglu_update."""
+    from testtime.ttt.lact import swiglu_apply_update
+
+    q, k, v, lr, _, w = _inputs(11, seed=5, dtype=torch.float32)
+    out, dw = swiglu_apply_update(w, q, k, v, lr)
+    torch.testing.assert_close(out, swiglu_apply(w, q), rtol=1e-6, atol=1e-7)
+    for mine, ref in zip(dw, swiglu_update(w, k, v, lr)):
+        torch.testing.assert_close(mine, ref, rtol=1e-6, atol=1e-7)

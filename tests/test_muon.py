@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from testtime.ttt.muon import (
+    LACT_NS_SCHEDULE,
     NS_COEFFICIENTS,
     newton_schulz,
     newton_schulz_flops,
@@ -76,3 +77,63 @@ def test_bad_input():
 def test_flops_count():
     assert newton_schulz_flops(64, 64, steps=5) == 30 * 64**3  # the official code's count
     assert newton_schulz_flops(32, 128) == newton_schulz_flops(128, 32)
+
+
+def _ns_loop(G, schedule):
+    """From scratch: Frobenius scaling, then one quintic step per (a, b, c) of the schedule."""
+    X = G / (G.norm() + 1e-7)
+    tall = X.size(0) > X.size(1)
+    X = X.T if tall else X
+    for a, b, c in schedule:
+        X = a * X + b * (X @ X.T) @ X + c * (X @ X.T) @ (X @ X.T) @ X
+    return X.T if tall else X
+
+
+def test_lact_schedule_is_the_official_one():
+    # zeropower_via_newtonschulz5 in lact_llm/lact_model/ttt_operation.py (github.com/a1600012888/LaCT)
+    assert LACT_NS_SCHEDULE == (
+        (4.0848, -6.8946, 2.9270),
+        (3.9505, -6.3029, 2.6377),
+        (3.7418, -5.5913, 2.3037),
+        (2.8769, -3.1427, 1.2046),
+        (2.8366, -3.0525, 1.2012),
+    )
+
+
+@pytest.mark.parametrize("shape", [(12, 40), (40, 12), (16, 16)])
+def test_schedule_matches_a_from_scratch_loop(shape):
+    G = _gaussian(*shape, seed=7)
+    torch.testing.assert_close(newton_schulz(G, coefficients=LACT_NS_SCHEDULE),
+                               _ns_loop(G, LACT_NS_SCHEDULE), rtol=1e-10, atol=1e-12)
+    # a single triple is the schedule that repeats it
+    torch.testing.assert_close(newton_schulz(G), _ns_loop(G, [NS_COEFFICIENTS] * 5),
+                               rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(newton_schulz(G, steps=3),
+                               newton_schulz(G, coefficients=[NS_COEFFICIENTS] * 3))
+    # the order of the schedule matters: the steps are not interchangeable
+    reversed_out = newton_schulz(G, coefficients=LACT_NS_SCHEDULE[::-1])
+    assert (reversed_out - newton_schulz(G, coefficients=LACT_NS_SCHEDULE)).abs().max() > 1e-3
+
+
+def test_schedule_scalar_map_and_band():
+    G = _gaussian(16, 40, seed=8)
+    s_in = torch.linalg.svdvals(G / G.norm())
+    s_out = torch.linalg.svdvals(newton_schulz(G, coefficients=LACT_NS_SCHEDULE, eps=1e-30))
+    expected = newton_schulz_map(s_in, coefficients=LACT_NS_SCHEDULE).sort(descending=True).values
+    torch.testing.assert_close(s_out, expected, rtol=1e-9, atol=1e-9)
+    s = torch.linspace(0.01, 1.0, 2000, dtype=torch.float64)
+    out = newton_schulz_map(s, coefficients=LACT_NS_SCHEDULE)
+    assert out.min() > 0.6 and out.max() < 1.25, (out.min(), out.max())
+    assert (out - newton_schulz_map(s)).abs().max() > 0.05  # a different map from the single triple
+
+
+def test_bad_schedule():
+    G = torch.ones(3, 3)
+    with pytest.raises(ValueError, match="coefficients"):
+        newton_schulz(G, coefficients=[])
+    with pytest.raises(ValueError, match="coefficients"):
+        newton_schulz(G, coefficients=[(1.0, 2.0)])
+    with pytest.raises(ValueError, match="coefficients"):
+        newton_schulz(G, coefficients="abc")
+    with pytest.raises(ValueError, match="steps"):
+        newton_schulz(G, steps=4, coefficients=LACT_NS_SCHEDULE)

@@ -25,11 +25,16 @@ from testtime.rl import (
 
 # Two completions: the first has 2 tokens, the second 1 (its second token is padding).
 # The sampler gave every token probability 0.5; the ratios pi/pi_old are chosen by hand.
-RATIO = torch.tensor([[1.5, 0.9], [0.7, 1.0]])
-OLD = torch.full((2, 2), math.log(0.5))
+# Float64 throughout: the expected values are sums of logs that nearly cancel (the REINFORCE
+# loss is -0.0364 from terms near 1), which costs float32 a relative error of a few 1e-6
+# (one ulp of log differs between CPUs' vector code), more than pytest.approx's 1e-6; in
+# float64 the same error is ~1e-14.
+D64 = torch.float64
+RATIO = torch.tensor([[1.5, 0.9], [0.7, 1.0]], dtype=D64)
+OLD = torch.full((2, 2), math.log(0.5), dtype=D64)
 LOGP = torch.log(RATIO * 0.5)
-MASK = torch.tensor([[1.0, 1.0], [1.0, 0.0]])
-ADV = torch.tensor([1.0, -1.0])
+MASK = torch.tensor([[1.0, 1.0], [1.0, 0.0]], dtype=D64)
+ADV = torch.tensor([1.0, -1.0], dtype=D64)
 
 
 def loss_of(loss_type, **kw):
@@ -83,7 +88,7 @@ def test_topr_by_hand():
     assert loss == pytest.approx(expected)
     assert float(grad[1, 0]) == pytest.approx(0.7 / 3)
     # a negative sample with sequence ratio > 1 is truncated to weight 1
-    logp = torch.log(torch.tensor([[0.5, 0.5], [0.5 * 3.0, 0.5]])).requires_grad_(True)
+    logp = torch.log(torch.tensor([[0.5, 0.5], [0.5 * 3.0, 0.5]], dtype=D64)).requires_grad_(True)
     loss2, _ = policy_loss(logp, OLD, ADV, MASK, loss_type="topr")
     loss2.backward()
     assert float(logp.grad[1, 0]) == pytest.approx(1 / 3)
@@ -95,14 +100,14 @@ def test_cispo_by_hand():
     expected = (-1.28 * math.log(0.75) - 0.9 * math.log(0.45) + 0.7 * math.log(0.35)) / 3
     assert loss == pytest.approx(expected)
     # every token keeps a gradient, the clipped one included (PPO's clip would zero it)
-    torch.testing.assert_close(grad, torch.tensor([[-1.28, -0.9], [0.7, 0.0]]) / 3)
+    torch.testing.assert_close(grad, torch.tensor([[-1.28, -0.9], [0.7, 0.0]], dtype=D64) / 3)
 
 
 def test_on_policy_losses_share_the_reinforce_gradient():
-    torch.manual_seed(0)
-    logp0 = torch.randn(6, 5) - 1
-    mask = (torch.rand(6, 5) > 0.2).float()
-    adv = torch.randn(6)
+    torch.manual_seed(0)  # float64: the two gradients come from different sums of products
+    logp0 = torch.randn(6, 5, dtype=D64) - 1
+    mask = (torch.rand(6, 5) > 0.2).to(D64)
+    adv = torch.randn(6, dtype=D64)
     grads = {}
     for lt in ("reinforce", "dapo", "cispo"):  # token-mean normalisation, ratio = 1
         logp = logp0.clone().requires_grad_(True)
@@ -206,7 +211,8 @@ def test_rl_step_moves_probability_toward_rewarded_samples():
 
 
 def test_coverage_loss_by_hand():
-    lp = torch.log(torch.tensor([0.5, 0.9])).requires_grad_(True)
+    # float64: the N = 4 terms go through log, expm1 and log1p of values near 1e-4
+    lp = torch.log(torch.tensor([0.5, 0.9], dtype=D64)).requires_grad_(True)
     # N = 1 is cross-entropy
     assert float(coverage_loss(lp, 1).detach()) == pytest.approx(-(math.log(0.5) + math.log(0.9)) / 2)
     # N = 4: -log(1 - (1 - p)^4), and the gradient weight N p (1-p)^(N-1) / (1 - (1-p)^N)
@@ -215,5 +221,5 @@ def test_coverage_loss_by_hand():
     assert float(loss.detach()) == pytest.approx(expected)
     loss.backward()
     w = [4 * p * (1 - p) ** 3 / (1 - (1 - p) ** 4) for p in (0.5, 0.9)]
-    torch.testing.assert_close(lp.grad, -torch.tensor(w) / 2)
+    torch.testing.assert_close(lp.grad, -torch.tensor(w, dtype=D64) / 2)
     assert w[1] < w[0] < 1  # confident examples pull less

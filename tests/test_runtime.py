@@ -67,3 +67,30 @@ def test_checks_name_the_parameter():
     with pytest.raises(ValueError, match=r"lr=0 is not valid; expected a number > 0"):
         testtime.check_positive("lr", 0)
     assert testtime.check_positive("beta", 0, allow_zero=True) == 0
+
+
+def test_thread_count_comes_from_argument_then_environment_then_rule(monkeypatch):
+    from testtime import runtime
+
+    before = torch.get_num_threads()
+    monkeypatch.delenv("TESTTIME_QUICK", raising=False)
+    monkeypatch.delenv("TESTTIME_THREADS", raising=False)
+    cpu = torch.device("cpu")
+    try:
+        monkeypatch.setattr(runtime, "QUICK_CPU_THREADS", None)
+        assert runtime.choose_threads(None, cpu, quick=True) is None  # torch's default stays
+        monkeypatch.setattr(runtime, "QUICK_CPU_THREADS", 1)
+        assert runtime.choose_threads(None, cpu, quick=True) == 1  # the rule: quick on a CPU
+        assert runtime.choose_threads(None, cpu, quick=False) is None  # not in full mode
+        monkeypatch.setenv("TESTTIME_THREADS", "2")
+        assert runtime.choose_threads(None, cpu, quick=True) == 2  # the variable beats the rule
+        assert runtime.choose_threads(3, cpu, quick=True) == 3  # the argument beats both
+        setup(DEVICE="cpu", threads=1, verbose=False)
+        assert torch.get_num_threads() == 1
+        monkeypatch.setenv("TESTTIME_THREADS", "many")
+        with pytest.raises(ValueError, match=r"TESTTIME_THREADS='many' is not valid"):
+            setup(DEVICE="cpu", verbose=False)
+        with pytest.raises(ValueError, match=r"threads=0 is not valid; expected None, 'auto'"):
+            setup(DEVICE="cpu", threads=0, verbose=False)
+    finally:
+        torch.set_num_threads(before)

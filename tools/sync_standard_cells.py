@@ -2,8 +2,9 @@
 
     python tools/sync_standard_cells.py
 
-Run it after changing ``testtime.course.SETUP_CELL``/``PARAMETERS_CELL`` (or ``REPO``), then
-``make assignments``.
+Run it after changing ``testtime.course.SETUP_CELL``/``PARAMETERS_CELL``, then
+``make assignments``. (To rename the repository, use ``python tools/fork.py OWNER/NAME``,
+which runs this too.)
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ sys.path.insert(0, str(ROOT / "lib"))
 from testtime.course import PARAMETERS_CELL, SETUP_CELL, list_notebooks  # noqa: E402
 
 
-def main() -> int:
+def sync(root: Path = ROOT) -> int:
+    """Rewrite the standard cells of ``root/notebooks/NN_*.ipynb``; returns how many changed.
+    The setup cell is recognised as a first code cell that looks for the library."""
     changed = 0
-    for path in list_notebooks(ROOT / "notebooks"):
+    for path in list_notebooks(root / "notebooks"):
         nb = nbformat.read(str(path), as_version=4)
         code = [c for c in nb.cells if c.cell_type == "code"]
         before = nbformat.writes(nb)
@@ -32,7 +35,11 @@ def main() -> int:
         if nbformat.writes(nb) != before:
             nbformat.write(nb, str(path))
             changed += 1
-    print(f"{changed} notebooks updated")
+    return changed
+
+
+def main() -> int:
+    print(f"{sync()} notebooks updated")
     return 0
 
 

@@ -4,6 +4,11 @@ Any notebook can run on its own: the first one that needs a model trains it and 
 the next one (or the next CI run on the same machine) loads it. Writes are atomic (a
 temporary file in the same folder, then ``os.replace``), and a corrupt or partial file is
 retrained rather than crashing the notebook.
+
+Before the cache, :func:`load_or_train` looks in the library's folder of shipped reference
+checkpoints (``lib/testtime/shipped/``, see :mod:`testtime.checkpoints`), read-only, under the
+same file name: the models that notebooks share start from the same weights on every machine.
+Set ``TESTTIME_SHIPPED=0`` to ignore it and train everything yourself.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from testtime import __version__
 
 T = TypeVar("T")
 CACHE_ENV = "TESTTIME_CACHE"
+SHIPPED_ENV = "TESTTIME_SHIPPED"
 
 
 def cache_dir() -> Path:
@@ -32,6 +38,16 @@ def cache_dir() -> Path:
         return Path(env).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "testtime"
+
+
+def shipped_dir() -> Path:
+    """The folder of shipped reference checkpoints (package data of the library)."""
+    return Path(__file__).resolve().parent / "shipped"
+
+
+def use_shipped() -> bool:
+    """False when ``$TESTTIME_SHIPPED`` is 0/false/no/off (train everything from scratch)."""
+    return os.environ.get(SHIPPED_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
 
 
 def config_key(name: str, config: dict[str, Any]) -> str:
@@ -57,6 +73,19 @@ def atomic_save(obj: Any, path: Path) -> None:
         raise
 
 
+def atomic_write_text(text: str, path: Path) -> None:
+    """Write ``text`` to ``path`` atomically (readers see the old file or the new one)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def load_or_train(
     name: str,
     config: dict[str, Any],
@@ -69,13 +98,25 @@ def load_or_train(
 
     ``train_fn`` returns anything ``torch.save`` accepts (typically a ``state_dict``, or a dict
     of them plus metrics). Tensors are loaded onto the CPU; move them where you need them.
+    A shipped reference checkpoint of the same name and config is loaded first (read-only).
     """
     if not isinstance(name, str) or not name or any(c in name for c in "/\\"):
         raise ValueError(f"name={name!r} is not valid; expected a non-empty name without slashes")
     if not isinstance(config, dict):
         raise ValueError(f"config={config!r} is not valid; expected a dict")
     folder = Path(directory) if directory is not None else cache_dir()
-    path = folder / f"{name}-{config_key(name, config)}.pt"
+    filename = f"{name}-{config_key(name, config)}.pt"
+    shipped = shipped_dir() / filename
+    if use_shipped() and shipped.exists():
+        try:
+            result = torch.load(shipped, map_location="cpu", weights_only=False)
+            if verbose:
+                print(f"loaded the shipped reference {name} ({filename})")
+            return result
+        except Exception as err:  # e.g. a Git LFS pointer instead of the file: use the cache
+            warnings.warn(f"shipped checkpoint {shipped} is unreadable ({err!r}); "
+                          "using the cache instead", stacklevel=2)
+    path = folder / filename
     if path.exists():
         try:
             result = torch.load(path, map_location="cpu", weights_only=False)

@@ -3,17 +3,27 @@ notebook with papermill into a report.
 
     python -m testtime.course run                 # every notebook, in order, quick on CPU
     python -m testtime.course run 00 03           # just these
+    python -m testtime.course run --quick false --jobs 4   # full mode, four kernels at once
     python -m testtime.course check               # conventions only, no execution
+
+With ``--jobs N`` the notebooks run side by side, one kernel each. A notebook that loads a
+shared checkpoint (the source ConvNet, the reasoners, the verifiers, the RL policies) starts
+only once the first notebook that loads it (the one that trains it on a cold cache) has
+finished, so that each checkpoint is trained once and then loaded from the cache.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
+import platform
 import re
 import sys
 import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -35,8 +45,13 @@ if importlib.util.find_spec("testtime") is None:
     if (_lib / "testtime").is_dir():
         sys.path.insert(0, str(_lib))
     else:
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q",
-                        "git+https://github.com/{REPO}.git"], check=True)"""
+        _url = "git+https://github.com/{REPO}.git"
+        if subprocess.run([sys.executable, "-m", "pip", "install", "-q", _url]).returncode:
+            raise RuntimeError(f"pip could not install the course library from {{_url}} (offline "
+                               "or behind a firewall?): clone or download the repository, run "
+                               "`pip install -e .` in it and open the notebook from there, or "
+                               "upload its lib/testtime folder into the working folder (/content "
+                               "on Colab), then rerun this cell.")"""
 
 PARAMETERS_CELL = """\
 QUICK = None        # None: quick on CPU, full on GPU; True/False force it (so does TESTTIME_QUICK)
@@ -158,9 +173,22 @@ def execute_notebook(
     return NotebookResult(path.name, not error, round(seconds, 1), mode, device, error)
 
 
-def write_report(results: list[NotebookResult], path: Path) -> None:
+def write_report(
+    results: list[NotebookResult],
+    path: Path,
+    *,
+    machine: str | None = None,
+    jobs: int = 1,
+    wall_seconds: float | None = None,
+) -> None:
+    """``course_report.md`` (and ``.json``): mode, device and seconds per notebook, with the
+    machine the course ran on and, for side-by-side runs, the wall-clock time."""
+    machine = machine_description() if machine is None else machine
     lines = [
         "# Course run report",
+        "",
+        f"machine: {machine}; notebooks run {'side by side, ' if jobs > 1 else ''}"
+        f"{jobs} at a time",
         "",
         "| notebook | mode | device | seconds | result |",
         "|---|---|---|---:|---|",
@@ -169,10 +197,134 @@ def write_report(results: list[NotebookResult], path: Path) -> None:
         status = "pass" if r.ok else f"FAIL: {r.error}"
         lines.append(f"| {r.notebook} | {r.mode} | {r.device} | {r.seconds:.1f} | {status} |")
     total = sum(r.seconds for r in results)
-    lines += ["", f"{sum(r.ok for r in results)}/{len(results)} passed in {total:.0f} s"]
+    summary = f"{sum(r.ok for r in results)}/{len(results)} passed in {total:.0f} s"
+    if wall_seconds is not None and jobs > 1:
+        summary += f" of notebook time, {wall_seconds:.0f} s wall clock"
+    lines += ["", summary]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n")
-    path.with_suffix(".json").write_text(json.dumps([asdict(r) for r in results], indent=1))
+    record = {"machine": machine, "jobs": jobs, "wall_seconds": wall_seconds,
+              "notebooks": [asdict(r) for r in results]}
+    path.with_suffix(".json").write_text(json.dumps(record, indent=1))
+
+
+def machine_description() -> str:
+    """The accelerator (or CPU) and the torch build, for the report."""
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is a dependency
+        return f"{platform.machine()} CPU, {os.cpu_count()} cores"
+    if torch.cuda.is_available():
+        names = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+        device = ", ".join(names)
+    else:
+        device = f"CPU ({platform.machine()}, {os.cpu_count()} cores)"
+    return f"{device}, torch {torch.__version__}"
+
+
+# Library loaders whose checkpoints several notebooks share (trained on a cold cache, then
+# loaded). Their device/verbose arguments do not change the checkpoint, nor does
+# seed=run.seed (the default SEED is the loaders' default seed).
+SHARED_LOADERS = ("load_source", "load_reasoner", "load_orm", "load_prm", "load_rl_policy")
+_LOADER_CALL = re.compile(r"\b(" + "|".join(SHARED_LOADERS) + r")\(([^()]*)\)")
+_IGNORED_ARGUMENT = re.compile(r"^(device|verbose|progress)\s*=|^seed\s*=\s*run\.seed$")
+
+
+def shared_checkpoints(path: Path) -> set[str]:
+    """The shared checkpoints a notebook loads, as normalised loader calls read from its code
+    (e.g. ``load_reasoner("small")``)."""
+    import nbformat
+
+    nb = nbformat.read(str(path), as_version=4)
+    found = set()
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        for name, args in _LOADER_CALL.findall(_source(cell)):
+            kept = [a.strip() for a in args.split(",") if a.strip()]
+            kept = [a for a in kept if not _IGNORED_ARGUMENT.search(a)]
+            found.add(f"{name}({', '.join(kept)})")
+    return found
+
+
+def checkpoint_dependencies(paths: list[Path]) -> dict[str, set[str]]:
+    """For each notebook, the notebooks it should wait for: the first notebook (in course
+    order) that loads each shared checkpoint it loads trains that checkpoint on a cold cache."""
+    producer: dict[str, str] = {}
+    needs: dict[str, set[str]] = {}
+    for path in sorted(paths, key=lambda p: p.name):
+        checkpoints = shared_checkpoints(path)
+        for checkpoint in checkpoints:
+            producer.setdefault(checkpoint, path.name)
+        needs[path.name] = {producer[c] for c in checkpoints} - {path.name}
+    return needs
+
+
+def _execute_in_worker(
+    path: Path, output: Path, parameters: dict[str, Any], env: dict[str, str],
+    execute: Callable[..., NotebookResult],
+) -> NotebookResult:
+    os.environ.update(env)
+    return execute(path, output, parameters)
+
+
+def run_notebooks(
+    paths: list[Path],
+    out: Path,
+    parameters: dict[str, Any] | None = None,
+    *,
+    jobs: int = 1,
+    execute: Callable[..., NotebookResult] = execute_notebook,
+    on_result: Callable[[NotebookResult], None] | None = None,
+) -> list[NotebookResult]:
+    """Execute notebooks into ``out/executed``; return their results in course order.
+
+    ``jobs=1`` runs them one after another in order. ``jobs=N`` runs up to N at once, one
+    kernel (one process) each, and starts a notebook only when the notebooks training the
+    shared checkpoints it loads have finished (:func:`checkpoint_dependencies`); notebooks
+    that train checkpoints for others start first. Each kernel gets
+    ``TESTTIME_THREADS = cores // N`` torch threads unless that variable is already set.
+    """
+    if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
+        raise ValueError(f"jobs={jobs!r} is not valid; expected an int >= 1")
+    parameters = parameters or {}
+    report = on_result or (lambda result: None)
+    if jobs == 1:
+        results = []
+        for path in paths:
+            results.append(execute(path, out / "executed" / path.name, parameters))
+            report(results[-1])
+        return results
+    needs = checkpoint_dependencies(paths)
+    wanted = {name for deps in needs.values() for name in deps}
+    # producers first, then course order
+    pending = sorted(paths, key=lambda p: (p.name not in wanted, p.name))
+    env = {}
+    if not os.environ.get("TESTTIME_THREADS"):
+        env["TESTTIME_THREADS"] = str(max(1, (os.cpu_count() or 1) // jobs))
+    done: dict[str, NotebookResult] = {}
+    running: dict[Future, Path] = {}
+    context = multiprocessing.get_context("spawn")  # a clean interpreter per worker
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+        while pending or running:
+            for path in list(pending):
+                if len(running) >= jobs:
+                    break
+                if needs[path.name] <= done.keys():
+                    pending.remove(path)
+                    future = pool.submit(_execute_in_worker, path,
+                                         out / "executed" / path.name, parameters, env, execute)
+                    running[future] = path
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                path = running.pop(future)
+                try:
+                    result = future.result()
+                except Exception as err:  # noqa: BLE001 - a worker that died
+                    result = NotebookResult(path.name, False, 0.0, error=repr(err)[:500])
+                done[path.name] = result
+                report(result)
+    return [done[p.name] for p in paths]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -184,11 +336,15 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--out", default=str(ROOT / "build"), help="output folder")
     run.add_argument("--quick", choices=["auto", "true", "false"], default="auto")
     run.add_argument("--figures", default=None, help="FIGURES_DIR passed to every notebook")
+    run.add_argument("--jobs", type=int, default=1,
+                     help="notebooks run side by side (one kernel each); default 1")
+    run.add_argument("--notebooks", default=str(NOTEBOOKS), help="the folder of notebooks")
     check = sub.add_parser("check", help="check the notebook conventions")
     check.add_argument("select", nargs="*")
     args = parser.parse_args(argv)
 
-    notebooks = list_notebooks(select=args.select)
+    folder = Path(getattr(args, "notebooks", NOTEBOOKS))
+    notebooks = list_notebooks(folder, select=args.select)
     if args.command == "check":
         bad = {p.name: check_conventions(p) for p in notebooks}
         for name, problems in bad.items():
@@ -203,14 +359,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.figures:
         params["FIGURES_DIR"] = str(Path(args.figures).resolve())
     os.environ.setdefault("MPLBACKEND", "Agg")
-    results = []
-    for path in notebooks:
-        print(f"running {path.name} ...", flush=True)
-        result = execute_notebook(path, out / "executed" / path.name, params)
-        print(f"  {'pass' if result.ok else 'FAIL'} in {result.seconds:.1f} s "
+    if args.jobs < 1:
+        parser.error(f"--jobs={args.jobs} is not valid; expected an int >= 1")
+
+    def show(result: NotebookResult) -> None:
+        print(f"{result.notebook}: {'pass' if result.ok else 'FAIL'} in {result.seconds:.1f} s "
               f"({result.mode}, {result.device}) {result.error}", flush=True)
-        results.append(result)
-    write_report(results, out / "course_report.md")
+
+    print(f"running {len(notebooks)} notebook(s), {args.jobs} at a time ...", flush=True)
+    start = time.perf_counter()
+    results = run_notebooks(notebooks, out, params, jobs=args.jobs, on_result=show)
+    write_report(results, out / "course_report.md", jobs=args.jobs,
+                 wall_seconds=round(time.perf_counter() - start, 1))
     print(f"report: {out / 'course_report.md'}")
     return 0 if all(r.ok for r in results) else 1
 

@@ -1,5 +1,6 @@
 """Offline data: scikit-learn's bundled handwritten digits and a real-text corpus read from
-the Python standard library's own sources. Neither needs a download."""
+the Python standard library's own sources. Neither needs a download. CIFAR-10 (full-mode
+Part II only) is downloaded once and read from the official pickled batches."""
 
 from __future__ import annotations
 
@@ -132,60 +133,99 @@ def random_windows(
 
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 CIFAR10_MD5 = "c58f30108f718f92721af3b95e74349a"
+CIFAR10_FOLDER = "cifar-10-batches-py"  # the archive's folder, also what torchvision leaves
+CIFAR10_TRAIN = tuple(f"data_batch_{i}" for i in range(1, 6))
+CIFAR10_FILES = (*CIFAR10_TRAIN, "test_batch", "batches.meta")
+
+
+def _md5(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.md5()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def download_cifar10(destination: Path, url: str = CIFAR10_URL, timeout: float = 60.0) -> None:
+    """Fetch the official CIFAR-10 python archive into ``destination`` (standard library only).
+
+    Raises RuntimeError with the reason when it cannot (no network, a proxy, ...).
+    """
+    import shutil
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response, open(destination, "wb") as out:
+            shutil.copyfileobj(response, out)
+    except Exception as err:  # noqa: BLE001 - no network, proxy, ...
+        destination.unlink(missing_ok=True)
+        raise RuntimeError(f"could not download {url}: {err}") from err
+
+
+def _read_cifar_batch(path: Path) -> tuple[torch.Tensor, torch.Tensor]:
+    """One pickled batch of the official layout: ``data`` uint8 ``(N, 3072)`` (the red, green
+    and blue 32x32 planes of each image, row-major) and ``labels`` (N ints in 0-9)."""
+    import pickle
+
+    import numpy as np
+
+    with open(path, "rb") as handle:
+        entry = pickle.load(handle, encoding="latin1")  # noqa: S301 - checksummed or local file
+    data = np.asarray(entry["data"], dtype=np.uint8)
+    labels = torch.tensor(list(entry["labels"]), dtype=torch.long)
+    if data.ndim != 2 or data.shape[1] != 3072 or len(data) != len(labels):
+        raise RuntimeError(f"{path} is not a CIFAR-10 batch: data of shape {data.shape} "
+                           f"with {len(labels)} labels (expected (N, 3072) and N labels)")
+    if len(labels) and not 0 <= int(labels.min()) <= int(labels.max()) <= 9:
+        raise RuntimeError(f"{path} is not a CIFAR-10 batch: labels outside 0-9")
+    return torch.from_numpy(data.copy()).view(-1, 3, 32, 32), labels
 
 
 def load_cifar10(root: str | Path | None = None, download: bool = True) -> ImageSplits:
-    """CIFAR-10 (50k train / 10k test, 32x32 RGB in [0, 1]) from the official python archive.
+    """CIFAR-10 (50k train / 10k test, 32x32 RGB in [0, 1]) from the official python batches.
 
-    The archive is downloaded once into ``root`` (default: the course cache folder), checked
-    against its published MD5 and read with ``pickle``; no torchvision needed. Raises
-    RuntimeError with the reason when it is missing and cannot be downloaded or is corrupt.
+    Reads ``root/cifar-10-batches-py`` (the layout of the official archive, which torchvision
+    leaves too) when it holds every batch. Otherwise the archive is downloaded once into
+    ``root`` (default: the course cache folder) with :func:`download_cifar10`, checked against
+    its published MD5 and unpacked there; no torchvision needed. Raises RuntimeError with the
+    reason when the data is missing and cannot be downloaded, or is corrupt.
     Quick mode never calls this (it needs the network).
     """
-    import hashlib
-    import pickle
-    import shutil
     import tarfile
-    import urllib.request
 
     from testtime.cache import cache_dir
 
     folder = Path(root) if root is not None else cache_dir() / "cifar10"
-    archive = folder / "cifar-10-python.tar.gz"
+    batches = folder / CIFAR10_FOLDER
+    if not all((batches / name).is_file() for name in CIFAR10_FILES):
+        archive = folder / "cifar-10-python.tar.gz"
+        if not archive.exists() or _md5(archive) != CIFAR10_MD5:
+            if not download:
+                raise RuntimeError(f"CIFAR-10 not found in {batches} nor as {archive}, "
+                                   "and download=False")
+            folder.mkdir(parents=True, exist_ok=True)
+            tmp = archive.with_suffix(".part")
+            download_cifar10(tmp)
+            if _md5(tmp) != CIFAR10_MD5:
+                tmp.unlink(missing_ok=True)
+                raise RuntimeError(f"the CIFAR-10 download fails its MD5 check ({CIFAR10_MD5})")
+            tmp.replace(archive)
+        batches.mkdir(parents=True, exist_ok=True)
+        with tarfile.open(archive, "r:gz") as tar:  # only the known members, by name
+            for name in CIFAR10_FILES:
+                member = tar.extractfile(f"{CIFAR10_FOLDER}/{name}")
+                if member is None:
+                    raise RuntimeError(f"{archive} has no {CIFAR10_FOLDER}/{name}")
+                part = batches / f".{name}.part"
+                part.write_bytes(member.read())
+                part.replace(batches / name)
 
-    def md5(path: Path) -> str:
-        digest = hashlib.md5()
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        return digest.hexdigest()
-
-    if not archive.exists() or md5(archive) != CIFAR10_MD5:
-        if not download:
-            raise RuntimeError(f"CIFAR-10 archive not found at {archive} and download=False")
-        folder.mkdir(parents=True, exist_ok=True)
-        tmp = archive.with_suffix(".part")
-        try:
-            with urllib.request.urlopen(CIFAR10_URL, timeout=60) as response, open(tmp, "wb") as out:
-                shutil.copyfileobj(response, out)
-        except Exception as err:  # noqa: BLE001 - no network, proxy, ...
-            tmp.unlink(missing_ok=True)
-            raise RuntimeError(f"could not download {CIFAR10_URL}: {err}") from err
-        if md5(tmp) != CIFAR10_MD5:
-            tmp.unlink(missing_ok=True)
-            raise RuntimeError(f"the CIFAR-10 download fails its MD5 check ({CIFAR10_MD5})")
-        tmp.replace(archive)
-
-    def batches(names: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        xs, ys = [], []
-        with tarfile.open(archive, "r:gz") as tar:
-            for name in names:
-                member = tar.extractfile(f"cifar-10-batches-py/{name}")
-                entry = pickle.load(member, encoding="latin1")  # noqa: S301 - checksummed file
-                xs.append(torch.tensor(entry["data"], dtype=torch.uint8).view(-1, 3, 32, 32))
-                ys.append(torch.tensor(entry["labels"], dtype=torch.long))
+    def read(names: tuple[str, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+        xs, ys = zip(*(_read_cifar_batch(batches / name) for name in names))
         return torch.cat(xs).float() / 255.0, torch.cat(ys)
 
-    train_x, train_y = batches([f"data_batch_{i}" for i in range(1, 6)])
-    test_x, test_y = batches(["test_batch"])
+    train_x, train_y = read(CIFAR10_TRAIN)
+    test_x, test_y = read(("test_batch",))
     return ImageSplits(train_x, train_y, test_x, test_y, num_classes=10)

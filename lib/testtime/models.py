@@ -249,8 +249,10 @@ class TinyGPT(nn.Module):
         Returns ``(B, T + n)`` with ``n <= max_new_tokens``: rows that emitted a stop token
         are padded with ``pad_token`` (default: the first stop token), and decoding ends early
         once every row has stopped. ``temperature=0`` is greedy. With ``use_cache=False``
-        every step recomputes the whole prefix (the slow reference).
+        every step recomputes the whole prefix (the slow reference). The prompt may be on any
+        device: it is moved to the model's, where the output is.
         """
+        prompt = prompt.to(self.tok_emb.weight.device)
         if prompt.dim() != 2 or prompt.size(1) < 1:
             raise ValueError(f"prompt of shape {tuple(prompt.shape)} is not valid; expected (B, T>=1)")
         if not isinstance(max_new_tokens, int) or max_new_tokens < 0:

@@ -22,6 +22,10 @@ import torch
 T = TypeVar("T")
 
 QUICK_ENV = "TESTTIME_QUICK"
+THREADS_ENV = "TESTTIME_THREADS"
+# torch threads for quick-mode runs on a CPU when neither setup(threads=...) nor
+# TESTTIME_THREADS says otherwise; None keeps torch's default (one per core). See setup().
+QUICK_CPU_THREADS: int | None = None
 _TRUE = {"1", "true", "yes", "on", "quick", "y", "t"}
 _FALSE = {"0", "false", "no", "off", "full", "n", "f"}
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -105,6 +109,28 @@ def parse_seed(value: Any) -> int:
     return value
 
 
+def parse_threads(value: Any, name: str = "threads") -> int | None:
+    """A torch thread count: None/'auto' (no choice made) or an integer >= 1 (or its digits)."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "auto", "none")):
+        return None
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name}={value!r} is not valid; expected None, 'auto' or an int >= 1")
+    return value
+
+
+def choose_threads(threads: Any, device: torch.device, quick: bool) -> int | None:
+    """The torch thread count a run asks for: ``threads`` if given, else ``$TESTTIME_THREADS``,
+    else :data:`QUICK_CPU_THREADS` for quick mode on a CPU; None leaves torch's default."""
+    chosen = parse_threads(threads)
+    if chosen is None:
+        chosen = parse_threads(os.environ.get(THREADS_ENV), THREADS_ENV)
+    if chosen is None and quick and device.type == "cpu":
+        chosen = QUICK_CPU_THREADS
+    return chosen
+
+
 def seed_everything(seed: int, *, deterministic: bool = True) -> None:
     """Seed python, numpy and torch (and CUDA); on CPU also ask torch for determinism."""
     random.seed(seed)
@@ -148,6 +174,7 @@ def setup(
     SEED: Any = 0,  # noqa: N803
     FIGURES_DIR: Any = None,  # noqa: N803
     *,
+    threads: Any = None,
     verbose: bool = True,
 ) -> Run:
     """Resolve the notebook parameters into a :class:`Run` and seed everything.
@@ -155,6 +182,19 @@ def setup(
     QUICK=None means quick on CPU and full on a GPU. The environment variable
     ``TESTTIME_QUICK=1`` (or ``0``) forces the mode whatever the notebook says, so that nbval,
     the grader and plain JupyterLab sessions can be made quick.
+
+    ``threads`` sets torch's CPU thread count (``torch.set_num_threads``); without it the
+    variable ``TESTTIME_THREADS`` does, else :data:`QUICK_CPU_THREADS` in quick mode on a CPU,
+    else torch keeps its default of one thread per core. Why one may want fewer: the course's
+    models are tiny (64-128 wide), so each op is too small to split well across threads, and
+    on a machine shared with other work a waiting thread stalls every op. Measured on a
+    2-core machine shared with other jobs (load average 8-15; torch 2.13 CPU wheel; seconds
+    per step, the range over 3-4 alternating rounds; one thread / two threads): SFT of the
+    reasoner (TinyGPT 2x64, batch 64) 0.10-0.21 / 0.92-5.4; a TinyGPT 2x128 on batch 32 x 128
+    characters 1.1-2.8 / 4.5-6.7; the ConvNet on 16x16 digits, batch 64, 0.10-0.27 / 0.88-2.7;
+    a TENT step 0.12-0.29 / 1.3-2.2 (issue 12 saw 0.067 / 0.336 for a TinyGPT). An idle machine
+    was not measured. The thread count changes the order of float sums, so results (and
+    models trained from scratch) differ slightly between thread counts.
     """
     device = parse_device(DEVICE)
     quick = parse_quick(QUICK)
@@ -169,6 +209,9 @@ def setup(
         quick = device.type == "cpu"
     seed = parse_seed(SEED)
     figures_dir = None if FIGURES_DIR in (None, "", "None") else Path(str(FIGURES_DIR))
+    n_threads = choose_threads(threads, device, quick)
+    if n_threads is not None and n_threads != torch.get_num_threads():
+        torch.set_num_threads(n_threads)
     seed_everything(seed, deterministic=device.type == "cpu")
     run = Run(device=device, quick=quick, seed=seed, figures_dir=figures_dir)
     if verbose:

@@ -1,14 +1,20 @@
-"""Classroom assignments: student versions of the course notebooks and an nbval grader.
+"""Classroom assignments: student versions of the course notebooks and a grader whose
+verdicts the students' code cannot forge.
 
 - :mod:`~testtime.assignments.build`: instructor notebook -> student version (solutions
   stubbed, hidden tests removed, outputs stripped, stable cell ids).
 - :mod:`~testtime.assignments.assemble`: a submission with the instructor's test cells put
   back (matched by cell id) and a guard cell first.
-- :mod:`~testtime.assignments.grade`: runs ``pytest --nbval-lax`` on a temporary copy in
-  quick mode and turns passed test cells into points.
+- :mod:`~testtime.assignments.grade`: runs the submission cell by cell in a confined kernel
+  and decides each verdict in the grader's process, against a reference run of the
+  instructor's notebook.
+- :mod:`~testtime.assignments.checks`: test cells rewritten to send the exercise's results
+  as data; the comparison with the instructor's results.
+- :mod:`~testtime.assignments.kernel` and :mod:`~testtime.assignments.sandbox`: the kernel
+  driver, and the unprivileged, private-mount launcher used when the grader runs as root.
 - :mod:`~testtime.assignments.report`: markdown/JSON reports and the class CSVs.
 
-Command line: ``python -m testtime.assignments build|grade`` (see ``__main__``).
+Command line: ``python -m testtime.assignments build|release|grade`` (see ``__main__``).
 """
 
 from testtime.assignments.assemble import assemble, grader_cells

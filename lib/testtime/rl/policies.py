@@ -71,6 +71,12 @@ def train_rl_policy(
     return model.eval(), history
 
 
+def rl_policy_key(config: RLConfig, seed: int) -> dict[str, Any]:
+    """The cache key of an RL policy: the SFT config, the RL config, the levels and the seed."""
+    return {"sft": reasoner_config("small"), "rl": config.to_dict(), "levels": list(RL_LEVELS),
+            "seed": seed}
+
+
 def load_rl_policy(
     loss_type: str = "grpo",
     *,
@@ -86,12 +92,7 @@ def load_rl_policy(
     its fields (e.g. ``steps=20``).
     """
     cfg = replace(config or DEFAULT_RL, loss_type=loss_type, **overrides)
-    key = {
-        "sft": reasoner_config("small"),
-        "rl": cfg.to_dict(),
-        "levels": list(RL_LEVELS),
-        "seed": seed,
-    }
+    key = rl_policy_key(cfg, seed)
 
     def train() -> dict[str, Any]:
         model, history = train_rl_policy(cfg, seed=seed, progress=verbose)
@@ -101,3 +102,36 @@ def load_rl_policy(
     model = build_model(reasoner_config("small"))
     model.load_state_dict(result["state_dict"])
     return model.to(device).eval(), result["history"]
+
+
+def rl_quality(result: dict[str, Any]) -> dict[str, float]:
+    """pass@1 at T = 1 (4 samples on 64 test-split problems per RL level, a fixed generator):
+    the number a retrained RL policy is compared on."""
+    from testtime.reasoning.sampling import sample_solutions
+
+    model = build_model(reasoner_config("small"))
+    model.load_state_dict(result["state_dict"])
+    problems = make_problems(64, RL_LEVELS, seed=7, split="test")
+    outs = sample_solutions(model.eval(), problems, 4, generator=torch.Generator().manual_seed(7))
+    scores = [float(is_correct(p, c)) for p, row in zip(problems, outs) for c in row]
+    return {"pass@1": sum(scores) / len(scores)}
+
+
+def _register_references() -> None:
+    from testtime.checkpoints import Reference, register
+
+    first = None
+    for seed in (0, 1, 2):  # notebook 15 loads the policy of its own seed, notebook 19 seed 0
+        key = rl_policy_key(DEFAULT_RL, seed)
+
+        def train(seed: int = seed) -> dict[str, Any]:
+            model, history = train_rl_policy(DEFAULT_RL, seed=seed, progress=False)
+            return {"state_dict": model.state_dict(), "history": history}
+
+        ref = register(Reference("rl-grpo-small", key, train=train, quality=rl_quality,
+                                 band={"pass@1": 0.1},
+                                 same_recipe_as=None if seed == 0 else first.filename))
+        first = ref if seed == 0 else first
+
+
+_register_references()

@@ -44,6 +44,10 @@ class Rollout:
         return self.mask.sum(dim=1)
 
 
+def _device_of(model: torch.nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
 def completion_mask(completions: torch.Tensor, stop_token: int | None) -> torch.Tensor:
     """``(N, L)`` float mask: 1 up to and including the first ``stop_token`` of each row
     (every token when a row never stops), 0 on the padding after it."""
@@ -97,14 +101,15 @@ def sample_rollout(
     """Sample ``group_size`` completions of each prompt in one KV-cached batch and score them.
 
     ``old_logp`` uses the sampling temperature (with ``top_p`` it is the log-prob under the
-    unfiltered tempered distribution, the usual approximation). The model is left in eval mode.
+    unfiltered tempered distribution, the usual approximation). The model is left in eval mode;
+    the rollout's tensors are on the model's device, wherever ``prompts`` were.
     """
     if not isinstance(group_size, int) or group_size < 1:
         raise ValueError(f"group_size={group_size!r} is not valid; expected an int >= 1")
     if prompts.dim() != 2:
         raise ValueError(f"prompts of shape {tuple(prompts.shape)} is not valid; expected (P, Tp)")
     model.eval()
-    batch = prompts.repeat_interleave(group_size, dim=0)
+    batch = prompts.to(_device_of(model)).repeat_interleave(group_size, dim=0)
     tokens = model.generate(
         batch,
         max_new_tokens,
@@ -159,7 +164,7 @@ def success_probability(
     """
     check_positive("n_rollouts", n_rollouts)
     model.eval()
-    batch = prefixes.repeat_interleave(n_rollouts, dim=0)
+    batch = prefixes.to(_device_of(model)).repeat_interleave(n_rollouts, dim=0)
     out = model.generate(
         batch,
         max_new_tokens,
@@ -185,9 +190,11 @@ def rollout_from_tokens(
 ) -> Rollout:
     """A :class:`Rollout` of given sequences ``(N, Tp + L)`` (not sampled by ``model``):
     for example guided re-attempts whose first step came from a hint. ``old_logp`` is the
-    current model's, so the importance ratio starts at 1 (on-policy losses apply as is)."""
+    current model's, so the importance ratio starts at 1 (on-policy losses apply as is).
+    ``tokens`` may be on any device (e.g. built on the CPU): the rollout is on the model's."""
     if tokens.size(0) % group_size:
         raise ValueError(f"group_size={group_size!r} is not valid for {tokens.size(0)} rows")
+    tokens = tokens.to(_device_of(model))
     model.eval()
     mask = completion_mask(tokens[:, prompt_len:], stop_token)
     old_logp = completion_logprobs(model, tokens, prompt_len, temperature=temperature) * mask

@@ -181,18 +181,23 @@ def train_verifier(config: dict[str, Any], device: torch.device | str = "cpu",
     return {"state_dict": state, "losses": losses, "mean_label": mean_label, "n": len(data)}
 
 
+def _wrap(config: dict[str, Any], result: dict[str, Any], device: torch.device | str,
+          aggregation: str = "last") -> Verifier | MarkovVerifier:
+    lm = load_reasoner(config["policy"]["size"], device=device, verbose=False)
+    model = value_model(config["recipe"], lm)
+    model.load_state_dict(result["state_dict"])
+    if config["recipe"].get("view") == "markov":
+        return MarkovVerifier(model.to(device).eval(), TOKENIZER, state_prompt)
+    return Verifier(model.to(device).eval(), TOKENIZER, aggregation=aggregation)
+
+
 def _load(kind: str, policy_size: str, device: torch.device | str, aggregation: str,
           verbose: bool, overrides: dict[str, Any]) -> Verifier | MarkovVerifier:
     config = verifier_config(kind, policy_size, **overrides)
     result = load_or_train(f"{kind}-{policy_size}", config,
                            lambda: train_verifier(config, device, progress=verbose),
                            verbose=verbose)
-    lm = load_reasoner(policy_size, device=device, verbose=False)
-    model = value_model(config["recipe"], lm)
-    model.load_state_dict(result["state_dict"])
-    if config["recipe"].get("view") == "markov":
-        return MarkovVerifier(model.to(device).eval(), TOKENIZER, state_prompt)
-    return Verifier(model.to(device).eval(), TOKENIZER, aggregation=aggregation)
+    return _wrap(config, result, device, aggregation)
 
 
 def load_orm(policy_size: str = "small", *, device: torch.device | str = "cpu",
@@ -211,3 +216,41 @@ def load_prm(policy_size: str = "small", *, device: torch.device | str = "cpu",
     Markov PRM (a :class:`~testtime.search.markov_prm.MarkovVerifier`, whose step scores
     are prefix values, so ``aggregation`` does not apply to it)."""
     return _load("prm", policy_size, device, aggregation, verbose, overrides)
+
+
+def verifier_quality(config: dict[str, Any], result: dict[str, Any]) -> dict[str, float]:
+    """ROC AUC of the verifier's final score for answer correctness, on 4 samples (T = 1) of
+    the policy on 16 test-split problems per level of its training levels: the number a
+    retrained verifier is compared on."""
+    from sklearn.metrics import roc_auc_score
+
+    from testtime.reasoning import split_steps
+
+    verifier = _wrap(config, result, "cpu")
+    lm = load_reasoner(config["policy"]["size"], verbose=False)
+    levels = tuple(config["recipe"].get("levels", LEVELS))
+    problems = make_problems(16, levels, seed=7, split="test")
+    rows = [p for p in problems for _ in range(4)]
+    prompts = [format_prompt(p.expr) for p in rows]
+    outs = TinyGPTPolicy(lm, TOKENIZER).sample(prompts,
+                                               generator=torch.Generator().manual_seed(7))
+    completions = [o.text for o in outs]
+    steps = [split_steps(c) or [""] for c in completions]
+    scores = [s[-1] for s in verifier.score_steps(prompts, steps)]
+    correct = [is_correct(p, c) for p, c in zip(rows, completions)]
+    return {"auc": float(roc_auc_score(correct, scores))}
+
+
+def _register_references() -> None:
+    from testtime.checkpoints import Reference, register
+
+    for kind, overrides in (("orm", {}), ("prm", {}), ("prm", SEARCH_PRM), ("prm", STEP_PRM)):
+        config = verifier_config(kind, "small", **overrides)
+        register(Reference(
+            f"{kind}-small", config,
+            train=lambda c=config: train_verifier(c, progress=False),
+            quality=lambda result, c=config: verifier_quality(c, result),
+            band={"auc": 0.08}))
+
+
+_register_references()

@@ -52,22 +52,36 @@ def aggregate(step_scores: Sequence[float], how: str = "last") -> float:
     return float(s.mean())
 
 
+def _device_of(module: nn.Module) -> torch.device:
+    return next(module.parameters()).device
+
+
+def _copy_lm(lm: TinyGPT) -> TinyGPT:
+    """A fresh TinyGPT with ``lm``'s config and weights, on ``lm``'s device. It is built on
+    the CPU (drawing its initial weights from the global CPU generator, so that what is drawn
+    after it is the same on every device), then moved, then loaded."""
+    copy_ = TinyGPT(lm.config).to(_device_of(lm))
+    copy_.load_state_dict(lm.state_dict())
+    return copy_
+
+
 class ValueModel(nn.Module):
     """A TinyGPT trunk plus a linear head: one logit per position, ``(B, T)``."""
 
     def __init__(self, trunk: TinyGPT) -> None:
         super().__init__()
         self.trunk = trunk
-        self.head = nn.Linear(trunk.config.n_embd, 1)
+        # the head lives where the trunk does (the trunk may already be on a GPU); it is
+        # built on the CPU first, so that every device draws the same global random numbers
+        self.head = nn.Linear(trunk.config.n_embd, 1).to(_device_of(trunk))
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)
 
     @classmethod
     def from_lm(cls, lm: TinyGPT) -> ValueModel:
-        """A value model whose trunk starts as a copy of the language model ``lm``."""
-        trunk = TinyGPT(lm.config)
-        trunk.load_state_dict(lm.state_dict())
-        return cls(trunk.to(next(lm.parameters()).device))
+        """A value model whose trunk starts as a copy of the language model ``lm`` (on
+        ``lm``'s device)."""
+        return cls(_copy_lm(lm))
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         return self.head(self.trunk.hidden(idx))[..., 0]
@@ -104,18 +118,16 @@ class ImplicitValueModel(nn.Module):
         self.reference, self.policy, self.beta = reference, policy, float(beta)
         self.prompt_len = int(prompt_len)  # tokens before it (the prompt) are not summed
         self.reference.requires_grad_(False)
-        self.bias = nn.Parameter(torch.zeros(()))
-        self.sharpness = nn.Parameter(torch.zeros(())) if policy is None else None
+        device = _device_of(reference)
+        self.bias = nn.Parameter(torch.zeros((), device=device))
+        self.sharpness = nn.Parameter(torch.zeros((), device=device)) if policy is None else None
 
     @classmethod
     def from_lm(cls, lm: TinyGPT, *, full: bool = True, beta: float = 1.0,
                 prompt_len: int = 0) -> ImplicitValueModel:
-        """Reference (and, with ``full``, the trainable model) start as copies of ``lm``."""
-        copies = []
-        for _ in range(2 if full else 1):
-            m = TinyGPT(lm.config)
-            m.load_state_dict(lm.state_dict())
-            copies.append(m.to(next(lm.parameters()).device))
+        """Reference (and, with ``full``, the trainable model) start as copies of ``lm``
+        (on ``lm``'s device)."""
+        copies = [_copy_lm(lm) for _ in range(2 if full else 1)]
         return cls(copies[0], copies[1] if full else None, beta=beta, prompt_len=prompt_len)
 
     def train(self, mode: bool = True) -> ImplicitValueModel:
@@ -324,7 +336,9 @@ def fit_minibatches(model: nn.Module, batch_loss: Callable[[torch.Tensor], torch
     for step in tqdm(range(steps), desc=desc, disable=not progress, leave=False):
         for group in opt.param_groups:
             group["lr"] = cosine_lr(step, steps, lr, warmup=min(20, steps // 10))
-        rows = torch.randint(n_rows, (batch_size,), generator=generator).to(device)
+        # drawn where the generator lives (a CPU or a GPU generator), used on the model's device
+        rows = torch.randint(n_rows, (batch_size,), generator=generator,
+                             device=generator.device if generator is not None else None).to(device)
         loss = batch_loss(rows)
         opt.zero_grad(set_to_none=True)
         loss.backward()

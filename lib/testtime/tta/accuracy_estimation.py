@@ -62,6 +62,7 @@ def learning_behaviour_discrepancy(
     the relative parameter distance it travels. ``model`` itself is left untouched."""
     check_positive("steps", steps)
     check_positive("lr", lr)
+    x = x.to(next(model.parameters()).device)  # the images may arrive on the CPU
     source = copy.deepcopy(model).eval()
     with torch.no_grad():
         pseudo = torch.cat([source(chunk) for chunk in x.split(512)]).argmax(1)

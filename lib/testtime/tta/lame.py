@@ -15,6 +15,14 @@ Defaults follow the official code (fiveai/LAME, ``src/adaptation/lame.py``): lam
 penultimate features, k = 5 neighbours. The code's config default affinity is ``rbf`` (sigma = the
 mean distance to the k-th neighbour) and its hyper-parameter search covers kNN, rbf and linear;
 we default to ``knn`` (k = 5), the simplest to explain.
+
+One difference in the stopping test (kept: notebook 08's asserts were validated on it): we
+evaluate the energy of the updated assignment, ``lame_energy(z_t)`` with the pairwise term
+``W z_t``; the official ``laplacian_optimization`` passes the pairwise term it computed
+*before* the update, ``W z_{t-1}``, so its energy lags a step. Measured on random float64
+batches (N = 64, 10 classes, kNN and rbf affinities, 80 cases), we stop one update earlier
+than the official loop in 79 cases and at the same update in 1; the assignments agree to
+within 1e-6.
 """
 
 from __future__ import annotations

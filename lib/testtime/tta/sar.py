@@ -15,8 +15,20 @@
 Defaults are the official ones: SGD lr 0.00025 with momentum 0.9 as the base optimizer,
 rho 0.05, E0 = 0.4 ln C, e_m = 0.2. As in the official code the loss EMA survives a reset
 (``forward`` reassigns it after ``reset``), so the model keeps being reset until the EMA
-recovers above the threshold. Differences: all BN affine parameters adapt (the official code
-skips the last stage of a ResNet, ``layer4``; our ConvNet has only three conv layers).
+recovers above the threshold.
+
+Differences from the official code (kept: the notebooks' asserts were validated on them):
+
+- all BN affine parameters adapt (the official code skips the last stage of a ResNet,
+  ``layer4``; our ConvNet has only three conv layers);
+- ``reset`` reloads the model and the base SGD's state saved at construction, which is
+  empty, so it clears SGD's momentum buffers. The official ``reset`` reloads the model and the
+  state dict of its ``SAM`` optimizer, which holds only SAM's own saved weights (``old_p``);
+  the base SGD's momentum buffers live in ``base_optimizer.state`` and survive the reset;
+- on a batch where no sample passes the second filter we skip the second backward, so SGD
+  finds no gradients and takes no step. The official code still calls ``backward`` on the
+  (nan) mean of the empty selection, which leaves zero gradients, so SGD takes a pure
+  momentum step ``theta <- theta - lr * mu * buf``.
 """
 
 from __future__ import annotations
