@@ -31,6 +31,7 @@ from testtime.assignments.build import (
     render,
     replace_regions,
 )
+from testtime.assignments.checks import answer_names
 from testtime.course import ROOT, list_notebooks
 
 FIXTURE = Path(__file__).parent / "fixtures" / "90_grading_fixture.ipynb"
@@ -314,17 +315,6 @@ def test_a_course_notebook_graded_end_to_end(tmp_path, monkeypatch):
     assert seconds < 600, f"grading one notebook took {seconds:.0f} s (README: about 1 minute)"
 
 
-def _top_level_names(source: str) -> set[str]:
-    names = set()
-    for node in ast.parse(source).body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            names.add(node.name)
-        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            names |= {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
-    return names
-
-
 @pytest.mark.parametrize("path", list_notebooks(), ids=lambda p: p.stem)
 def test_student_versions_of_course_notebooks_are_well_formed(path):
     """Static checks on every course notebook's student version: nothing of the solutions or
@@ -343,9 +333,9 @@ def test_student_versions_of_course_notebooks_are_well_formed(path):
     exercise_cells = solutions | {t.id for t in tests}
     code = [c for c in inst.cells if c.cell_type == "code"]
     narrative = [c for c in code if c.id not in exercise_cells]
-    only_in_solutions = set().union(*(_top_level_names(c.source) for c in code
+    only_in_solutions = set().union(*(answer_names(c.source) for c in code
                                       if c.id in solutions))
-    only_in_solutions -= set().union(set(), *(_top_level_names(c.source) for c in narrative))
+    only_in_solutions -= set().union(set(), *(answer_names(c.source) for c in narrative))
     for c in narrative:
         used = {n.id for n in ast.walk(ast.parse(c.source)) if isinstance(n, ast.Name)}
         assert not used & only_in_solutions, f"{c.id} uses {used & only_in_solutions}"

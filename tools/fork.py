@@ -28,6 +28,7 @@ COURSE_PY = "lib/testtime/course.py"
 TEXT_FILES = (
     COURSE_PY, "README.md", "syllabus.md", "CITATION.cff", "CONTRIBUTING.md", "pyproject.toml",
     "environment.yml", "figures/README.md", "notebooks/*.md", "notebooks/*.ipynb",
+    "notebooks/drafts/*.md", "notebooks/drafts/*.ipynb",
 )
 
 

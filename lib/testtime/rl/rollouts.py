@@ -44,10 +44,6 @@ class Rollout:
         return self.mask.sum(dim=1)
 
 
-def _device_of(model: torch.nn.Module) -> torch.device:
-    return next(model.parameters()).device
-
-
 def completion_mask(completions: torch.Tensor, stop_token: int | None) -> torch.Tensor:
     """``(N, L)`` float mask: 1 up to and including the first ``stop_token`` of each row
     (every token when a row never stops), 0 on the padding after it."""
@@ -109,7 +105,7 @@ def sample_rollout(
     if prompts.dim() != 2:
         raise ValueError(f"prompts of shape {tuple(prompts.shape)} is not valid; expected (P, Tp)")
     model.eval()
-    batch = prompts.to(_device_of(model)).repeat_interleave(group_size, dim=0)
+    batch = prompts.to(next(model.parameters()).device).repeat_interleave(group_size, dim=0)
     tokens = model.generate(
         batch,
         max_new_tokens,
@@ -164,7 +160,7 @@ def success_probability(
     """
     check_positive("n_rollouts", n_rollouts)
     model.eval()
-    batch = prefixes.to(_device_of(model)).repeat_interleave(n_rollouts, dim=0)
+    batch = prefixes.to(next(model.parameters()).device).repeat_interleave(n_rollouts, dim=0)
     out = model.generate(
         batch,
         max_new_tokens,
@@ -194,7 +190,7 @@ def rollout_from_tokens(
     ``tokens`` may be on any device (e.g. built on the CPU): the rollout is on the model's."""
     if tokens.size(0) % group_size:
         raise ValueError(f"group_size={group_size!r} is not valid for {tokens.size(0)} rows")
-    tokens = tokens.to(_device_of(model))
+    tokens = tokens.to(next(model.parameters()).device)
     model.eval()
     mask = completion_mask(tokens[:, prompt_len:], stop_token)
     old_logp = completion_logprobs(model, tokens, prompt_len, temperature=temperature) * mask

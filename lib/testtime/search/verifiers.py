@@ -52,15 +52,11 @@ def aggregate(step_scores: Sequence[float], how: str = "last") -> float:
     return float(s.mean())
 
 
-def _device_of(module: nn.Module) -> torch.device:
-    return next(module.parameters()).device
-
-
 def _copy_lm(lm: TinyGPT) -> TinyGPT:
     """A fresh TinyGPT with ``lm``'s config and weights, on ``lm``'s device. It is built on
     the CPU (drawing its initial weights from the global CPU generator, so that what is drawn
     after it is the same on every device), then moved, then loaded."""
-    copy_ = TinyGPT(lm.config).to(_device_of(lm))
+    copy_ = TinyGPT(lm.config).to(next(lm.parameters()).device)
     copy_.load_state_dict(lm.state_dict())
     return copy_
 
@@ -73,7 +69,7 @@ class ValueModel(nn.Module):
         self.trunk = trunk
         # the head lives where the trunk does (the trunk may already be on a GPU); it is
         # built on the CPU first, so that every device draws the same global random numbers
-        self.head = nn.Linear(trunk.config.n_embd, 1).to(_device_of(trunk))
+        self.head = nn.Linear(trunk.config.n_embd, 1).to(next(trunk.parameters()).device)
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)
 
@@ -118,7 +114,7 @@ class ImplicitValueModel(nn.Module):
         self.reference, self.policy, self.beta = reference, policy, float(beta)
         self.prompt_len = int(prompt_len)  # tokens before it (the prompt) are not summed
         self.reference.requires_grad_(False)
-        device = _device_of(reference)
+        device = next(reference.parameters()).device
         self.bias = nn.Parameter(torch.zeros((), device=device))
         self.sharpness = nn.Parameter(torch.zeros((), device=device)) if policy is None else None
 

@@ -70,7 +70,13 @@ def swiglu_update(w: Weights, k: torch.Tensor, v: torch.Tensor, lr: torch.Tensor
     ``dW0 = sum eta0 (e * u * silu'(a)) k^T``, ``silu'(a) = s (1 + a (1 - s))``, ``s = sigmoid(a)``.
     """
     w0, w1, w2 = w
-    a, u = k @ w0.mT, k @ w2.mT
+    return _swiglu_step(k @ w0.mT, k @ w2.mT, w1, k, v, lr)
+
+
+def _swiglu_step(a: torch.Tensor, u: torch.Tensor, w1: torch.Tensor, k: torch.Tensor,
+                 v: torch.Tensor, lr: torch.Tensor) -> Weights:
+    """The update of :func:`swiglu_update` from the keys' pre-activations ``a = W0 k`` and
+    ``u = W2 k`` (shared with :func:`swiglu_apply_update`, which computes them stacked)."""
     sig = torch.sigmoid(a)
     h = a * sig * u
     e = v @ w1
@@ -96,13 +102,7 @@ def swiglu_apply_update(
     a_q, u_q = (q @ w02).split(d_h, dim=-1)
     out = (F.silu(a_q) * u_q) @ w1.mT
     a, u = (k @ w02).split(d_h, dim=-1)
-    sig = torch.sigmoid(a)
-    h = a * sig * u
-    e = v @ w1
-    da = e * u * sig * (1 + a * (1 - sig))
-    du = e * a * sig
-    lr0, lr1, lr2 = lr[..., 0:1], lr[..., 1:2], lr[..., 2:3]
-    return out, ((da * lr0).mT @ k, (v * lr1).mT @ h, (du * lr2).mT @ k)
+    return out, _swiglu_step(a, u, w1, k, v, lr)
 
 
 _COMPILED: dict[str, Callable[..., Any]] = {}
