@@ -344,3 +344,13 @@ def test_student_versions_of_course_notebooks_are_well_formed(path):
 def test_committed_assignments_are_current(capsys):
     code = main(["build", "--check"])
     assert code == 0, capsys.readouterr().err
+
+
+def test_building_a_selection_keeps_the_other_student_versions(tmp_path):
+    other = tmp_path / "01_fast_weights.ipynb"
+    other.write_text("{}", encoding="utf-8")
+    assert main(["build", "--out", str(tmp_path), "03"]) == 0
+    assert other.exists(), "building notebook 03 alone must not delete the student version of 01"
+    assert (tmp_path / REAL.name).exists()
+    main(["build", "--out", str(tmp_path), "--check", "03"])  # a selection is checked, not pruned
+    assert other.exists()

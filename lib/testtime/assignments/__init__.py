@@ -13,6 +13,8 @@ verdicts the students' code cannot forge.
 - :mod:`~testtime.assignments.kernel` and :mod:`~testtime.assignments.sandbox`: the kernel
   driver, and the unprivileged, private-mount launcher used when the grader runs as root.
 - :mod:`~testtime.assignments.report`: markdown/JSON reports and the class CSVs.
+- :mod:`~testtime.assignments.leaks`: exercises whose answer the student version already
+  spells out (:func:`~testtime.assignments.leaks.answers_in_sight`).
 
 Command line: ``python -m testtime.assignments build|release|grade`` (see ``__main__``).
 """

@@ -109,7 +109,7 @@ def student_name(path: Path) -> str:
 def _build(args: argparse.Namespace) -> int:
     notebooks = list_notebooks(Path(args.notebooks), select=args.select or None)
     out = Path(args.out)
-    result = build(notebooks, out, check=args.check)
+    result = build(notebooks, out, check=args.check, prune=not args.select)
     if args.check:
         stale = result.written + result.removed
         if stale:

@@ -177,10 +177,16 @@ def expected_files(notebooks: list[Path]) -> dict[str, str]:
 
 
 def build(
-    notebooks: list[Path] | None = None, out: Path = ASSIGNMENTS, *, check: bool = False
+    notebooks: list[Path] | None = None,
+    out: Path = ASSIGNMENTS,
+    *,
+    check: bool = False,
+    prune: bool = True,
 ) -> BuildResult:
-    """Write (or, with ``check``, only compare) the student versions into ``out``; stale
-    course-named files in ``out`` are removed. Returns what differed from the fresh build."""
+    """Write (or, with ``check``, only compare) the student versions into ``out``; with
+    ``prune``, course-named files in ``out`` that no notebook produces are removed (pass
+    ``prune=False`` when building a selection, or the other student versions would go).
+    Returns what differed from the fresh build."""
     files = expected_files(list_notebooks() if notebooks is None else notebooks)
     present = {p.name for p in out.glob("*.ipynb") if NOTEBOOK_NAME.match(p.name)}
     written, unchanged = [], []
@@ -193,7 +199,7 @@ def build(
         if not check:
             out.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
-    removed = sorted(present - set(files))
+    removed = sorted(present - set(files)) if prune else []
     if not check:
         for name in removed:
             (out / name).unlink()

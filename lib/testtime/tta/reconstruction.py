@@ -1,15 +1,17 @@
-"""Masked-reconstruction test-time training: the idea of Slot-TTA at the scale of digits.
+"""Masked-reconstruction test-time training: the test-time task of TTT-MAE and Slot-TTA, on digits.
 
-"Test-time Adaptation with Slot-Centric Models" (Prabhudesai, Goyal, Paul, van Steenkiste,
-Sajjadi, Aggarwal, Kipf, Pathak, Fragkiadaki, ICML 2023, arXiv 2203.11194). Slot-TTA trains a
-slot-centric segmentation model jointly on supervised segmentation and pixel reconstruction,
-then, on each test scene, takes gradient steps on the reconstruction loss alone before
-predicting. We keep that recipe and drop the slots: a Y-shaped network whose shared encoder
-feeds a classifier and a decoder that reconstructs the masked-out patches of its input (as in
-masked autoencoders); training minimises ``CE + w * masked MSE``; at test time the encoder takes
-``steps`` Adam steps on the masked MSE of the test batch, then the batch is classified, and the
-encoder is reset (``episodic=True``), as Slot-TTA resets per scene. Group Normalization keeps
-batch statistics out of the comparison.
+"Test-Time Training with Masked Autoencoders" (Gandelsman, Sun, Chen, Efros, NeurIPS 2022,
+arXiv 2209.07522) trains a classifier on the features of a masked autoencoder and, for each test
+image, takes gradient steps on the masked-patch reconstruction loss before classifying it.
+"Test-time Adaptation with Slot-Centric Models" (Prabhudesai et al., ICML 2023, arXiv 2203.11194)
+adapts a slot-centric segmentation model per scene by gradient descent on pixel reconstruction,
+and finds the slot-centric architecture necessary. Neither is reproduced here: no ViT, no slots.
+What we keep is their shared test-time loop on a small Y-shaped network whose shared encoder
+feeds a classifier and a decoder that reconstructs the masked-out patches of its input; training
+minimises ``CE + w * masked MSE`` (jointly, where TTT-MAE trains the autoencoder first); at test
+time the encoder takes ``steps`` Adam steps on the masked MSE of the test *batch* (TTT-MAE adapts
+per image), then the batch is classified and the encoder is reset (``episodic=True``), as both
+papers reset per test input. Group Normalization keeps batch statistics out of the comparison.
 """
 
 from __future__ import annotations

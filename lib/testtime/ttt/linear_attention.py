@@ -24,6 +24,7 @@ import torch.nn.functional as F
 
 from testtime.models import register_mixer
 from testtime.runtime import check_positive
+from testtime.ttt.ttt_layers import LN_EPS
 
 
 def _initial_state(q: torch.Tensor, v: torch.Tensor, state: torch.Tensor | None) -> torch.Tensor:
@@ -94,7 +95,13 @@ class LinearAttention(nn.Module):
     Queries and keys are L2-normalized per head (as in DeltaNet, so that every write has the
     same size and the memory does not blow up with length); no softmax, no denominator.
     ``gated=True`` adds a data-dependent scalar decay per head, ``g_t = sigmoid(x w_g + b_g)``,
-    with ``b_g`` initialized so that ``g`` starts near 0.97 (a memory of ~30 tokens).
+    with ``b_g`` initialized so that ``g`` starts near 0.97 (a memory of ~30 tokens). This is
+    the recurrence ``S_t = G_t * S_{t-1} + k_t^T v_t`` of "Gated Linear Attention Transformers
+    with Hardware-Efficient Training" (Yang et al., 2023, arXiv 2312.06635) with one scalar
+    gate per head instead of GLA's vector ``alpha_t`` over the key dimension.
+    ``post_norm=True`` puts a LayerNorm over the heads' concatenated outputs before the output
+    projection, the same output norm as TTT-Linear's (``ttt_layers._TTTBase.post_norm``), so the
+    two mixers differ only in how the state is written.
     """
 
     def __init__(
@@ -104,6 +111,7 @@ class LinearAttention(nn.Module):
         block_size: int = 0,
         gated: bool = False,
         chunk_size: int = 64,
+        post_norm: bool = False,
     ) -> None:
         super().__init__()
         if n_embd % n_head:
@@ -112,6 +120,7 @@ class LinearAttention(nn.Module):
         self.n_head, self.chunk_size, self.gated = n_head, chunk_size, gated
         self.qkv = nn.Linear(n_embd, 3 * n_embd, bias=False)
         self.proj = nn.Linear(n_embd, n_embd, bias=False)
+        self.post_norm = nn.LayerNorm(n_embd, eps=LN_EPS) if post_norm else nn.Identity()
         if gated:  # plain parameters, so that TinyGPT's Linear init leaves them alone
             self.gate_w = nn.Parameter(torch.zeros(n_embd, n_head))
             self.gate_b = nn.Parameter(torch.full((n_head,), 3.5))
@@ -131,4 +140,4 @@ class LinearAttention(nn.Module):
         q, k, v = self.heads(x)
         gate = torch.sigmoid(x @ self.gate_w + self.gate_b).transpose(1, 2) if self.gated else None
         y, state = linear_attention_chunked(q, k, v, gate, state, self.chunk_size)
-        return self.proj(y.transpose(1, 2).reshape(B, T, C)), state
+        return self.proj(self.post_norm(y.transpose(1, 2).reshape(B, T, C))), state
