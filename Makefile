@@ -31,7 +31,13 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# JupyterLab saves widget state with the notebook (else a reopened notebook shows "Error
+# displaying widget: model not found" where the progress bars and sliders were).
+LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings/overrides.json
+
 lab: $(STAMP)
+	mkdir -p $(dir $(LAB_SETTINGS))
+	test -f $(LAB_SETTINGS) || echo '{"@jupyter-widgets/jupyterlab-manager:plugin": {"saveState": true}}' > $(LAB_SETTINGS)
 	$(VENV)/bin/jupyter lab --ServerApp.root_dir="$(CURDIR)" --LabApp.default_url=/lab/tree/assignments
 
 course: $(STAMP)

@@ -111,3 +111,38 @@ def test_course_run_with_two_jobs_writes_the_report(tmp_path):
     assert "| 00_first.ipynb | quick | cpu |" in report and "2/2 passed" in report, report
     record = json.loads((out / "course_report.json").read_text())
     assert record["jobs"] == 2 and [r["ok"] for r in record["notebooks"]] == [True, True]
+
+
+def test_executed_notebooks_keep_the_text_of_widget_views(tmp_path):
+    """A headless run saves no widget state: the executed copy keeps each view's text fallback
+    (tqdm's last line) and drops the view, so it never reopens as "model not found"."""
+    from testtime.course import WIDGET_VIEW, drop_widget_views
+
+    cell = nbformat.v4.new_code_cell("for _ in tqdm(range(8)): pass")
+    cell.outputs = [
+        nbformat.v4.new_output("display_data", data={
+            WIDGET_VIEW: {"model_id": "abc", "version_major": 2, "version_minor": 0},
+            "text/plain": "100%|##########| 8/8"}),
+        nbformat.v4.new_output("display_data", data={WIDGET_VIEW: {"model_id": "def"}}),
+        nbformat.v4.new_output("stream", name="stdout", text="done\n"),
+    ]
+    path = tmp_path / "run.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[cell]), str(path))
+    assert drop_widget_views(path) == 2
+    outputs = nbformat.read(str(path), as_version=4).cells[0].outputs
+    assert [dict(o.get("data", {})) for o in outputs[:1]] == [{"text/plain": "100%|##########| 8/8"}]
+    assert len(outputs) == 2 and outputs[1].text == "done\n", outputs
+    assert drop_widget_views(path) == 0, "a second pass finds nothing to drop"
+
+
+def test_make_lab_turns_on_saving_widget_state():
+    """`make lab` writes JupyterLab's settings override for the widget manager; the setting's
+    name is checked against the installed extension's schema when it is there."""
+    import sys
+
+    assert ('{"@jupyter-widgets/jupyterlab-manager:plugin": {"saveState": true}}'
+            in (ROOT / "Makefile").read_text()), "the lab target no longer saves widget state"
+    schema = (Path(sys.prefix) / "share/jupyter/labextensions/@jupyter-widgets/"
+              "jupyterlab-manager/schemas/@jupyter-widgets/jupyterlab-manager/plugin.json")
+    if schema.exists():
+        assert "saveState" in json.loads(schema.read_text())["properties"], schema

@@ -37,3 +37,15 @@ def test_figures_index_lists_every_committed_figure():
     index = (ROOT / "figures" / "README.md").read_text()
     for png in (ROOT / "figures").glob("*.png"):
         assert png.name in index, png.name
+
+
+def test_syllabus_lists_every_exercise_with_its_card():
+    """The syllabus's exercise table is what tools/update_docs.py makes from the notebooks'
+    exercise metadata (title, points, difficulty, minutes), so it cannot go stale."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "tools"))
+    from update_docs import exercises_table
+
+    assert exercises_table() in (ROOT / "syllabus.md").read_text(), (
+        "syllabus.md's exercise table is stale: run python tools/update_docs.py")

@@ -2,9 +2,13 @@
 
     python tools/update_docs.py
 
-README: the notebook table between ``<!-- notebooks:start -->`` and ``<!-- notebooks:end -->``.
-syllabus.md: the status column (ready when notebooks/NN_*.ipynb exists, else planned) and the
-list of notebook files between ``<!-- files:start -->`` and ``<!-- files:end -->``.
+README: the notebook table between ``<!-- notebooks:start -->`` and ``<!-- notebooks:end -->``,
+and the mutation scores (tests/mutants/) between ``<!-- mutants:start -->`` and
+``<!-- mutants:end -->``.
+syllabus.md: the status column (ready when notebooks/NN_*.ipynb exists, else planned), the
+list of notebook files between ``<!-- files:start -->`` and ``<!-- files:end -->``, and the
+exercises (title, points, difficulty, minutes from their metadata) between
+``<!-- exercises:start -->`` and ``<!-- exercises:end -->``.
 """
 
 from __future__ import annotations
@@ -15,7 +19,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "lib"))
-from testtime.course import colab_badge, list_notebooks  # noqa: E402
+from testtime.assignments.assemble import grader_cells  # noqa: E402
+from testtime.assignments.mutants import load_fixture  # noqa: E402
+from testtime.course import colab_badge, exercise_card, list_notebooks  # noqa: E402
 
 PARTS = {0: "0 · Start", 1: "I · Test-time training", 6: "II · Test-time adaptation",
          10: "III · Test-time scaling", 15: "IV · Verifier-guided RL"}
@@ -40,6 +46,40 @@ def readme_table(titles: dict[str, str]) -> str:
     return "\n".join(rows)
 
 
+def exercises_table() -> str:
+    """One row per notebook: its exercises (title, points, stars, minutes) and the totals."""
+    import nbformat
+
+    rows = ["| notebook | exercises | points | time |", "|---|---|---|---|"]
+    for path in list_notebooks(ROOT / "notebooks"):
+        cards = exercise_card(nbformat.read(str(path), as_version=4).cells)
+        items = "; ".join(f"{i}. {c['title']} ({c['points']:g} pt, {'★' * (c['difficulty'] or 0)}, "
+                          f"{c['minutes']} min)" for i, c in enumerate(cards, start=1))
+        rows.append(f"| {path.stem[:2]} | {items} | {sum(c['points'] for c in cards):g} "
+                    f"| {sum(c['minutes'] or 0 for c in cards)} min |")
+    return "\n".join(rows)
+
+
+def mutants_table() -> str:
+    """Per notebook: exercises, points, wrong answers kept, caught (tests/test_mutants.py fails
+    unless every one is caught, so the last two columns agree whenever the tests pass)."""
+    import nbformat
+
+    rows = ["| notebook | exercises | points | wrong answers | caught |", "|---|---|---|---|---|"]
+    total = 0
+    for path in list_notebooks(ROOT / "notebooks"):
+        fixture = ROOT / "tests" / "mutants" / f"{path.stem}.py"
+        tests = grader_cells(nbformat.read(str(path), as_version=4))
+        n = len(load_fixture(fixture)[1]) if fixture.exists() else 0
+        total += n
+        points = sum(t.points for t in tests)
+        caught = f"{n} (100 %)" if n else "—"
+        rows.append(f"| {path.stem[:2]} | {len({t.exercise for t in tests})} | {points:g} | {n} "
+                    f"| {caught} |")
+    rows.append(f"| all | | | {total} | {total} (100 %) |")
+    return "\n".join(rows)
+
+
 def main() -> int:
     syllabus_path, readme_path = ROOT / "syllabus.md", ROOT / "README.md"
     syllabus = syllabus_path.read_text()
@@ -57,11 +97,16 @@ def main() -> int:
                       for p in list_notebooks(ROOT / "notebooks"))
     syllabus = re.sub(r"(<!-- files:start -->\n).*?(<!-- files:end -->)",
                       lambda m: m.group(1) + files + "\n" + m.group(2), syllabus, flags=re.S)
+    syllabus = re.sub(r"(<!-- exercises:start -->\n).*?(<!-- exercises:end -->)",
+                      lambda m: m.group(1) + exercises_table() + "\n" + m.group(2), syllabus,
+                      flags=re.S)
     syllabus_path.write_text(syllabus)
     readme = readme_path.read_text()
     table = readme_table(titles_from_syllabus(syllabus))
     readme = re.sub(r"(<!-- notebooks:start -->\n).*?(<!-- notebooks:end -->)",
                     lambda m: m.group(1) + table + "\n" + m.group(2), readme, flags=re.S)
+    readme = re.sub(r"(<!-- mutants:start -->\n).*?(<!-- mutants:end -->)",
+                    lambda m: m.group(1) + mutants_table() + "\n" + m.group(2), readme, flags=re.S)
     readme_path.write_text(readme)
     print(f"{len(present)} notebooks ready")
     return 0

@@ -125,6 +125,61 @@ def check_conventions(path: Path) -> list[str]:
             points = cell.get("metadata", {}).get("testtime", {}).get("points")
             if not isinstance(points, (int, float)) or points <= 0:
                 problems.append(f"grader cell {i} needs metadata testtime.points > 0")
+    problems += exercise_problems(cells)
+    return problems
+
+
+def exercise_card(cells: list) -> list[dict[str, Any]]:
+    """Each exercise's card: id, title, difficulty (1-3 stars), minutes (from its solution
+    cell's ``testtime`` metadata), points (its grader cells'), and the markdown cell that
+    states it (the nearest one above the solution cell)."""
+    points: dict[str, float] = {}
+    for cell in cells:
+        meta = cell.get("metadata", {})
+        if "grader" in meta.get("tags", []):
+            ex = meta.get("testtime", {}).get("exercise")
+            points[ex] = points.get(ex, 0) + meta.get("testtime", {}).get("points", 0)
+    cards = []
+    for i, cell in enumerate(cells):
+        meta = cell.get("metadata", {})
+        if "solution" not in meta.get("tags", []):
+            continue
+        info = meta.get("testtime", {})
+        above = next((_source(c) for c in reversed(cells[:i]) if c.cell_type == "markdown"), "")
+        cards.append({"exercise": info.get("exercise"), "title": info.get("title"),
+                      "difficulty": info.get("difficulty"), "minutes": info.get("minutes"),
+                      "points": points.get(info.get("exercise"), 0), "statement": above,
+                      "cell": i})
+    return cards
+
+
+def exercise_heading(number: int, card: dict[str, Any]) -> str:
+    """How an exercise's statement must name it, e.g.
+    ``Exercise 2 (3 points · ★★ · 20 min): the dual form``."""
+    points = card["points"]
+    unit = "point" if points == 1 else "points"
+    return (f"Exercise {number} ({points:g} {unit} · {'★' * card['difficulty']} · "
+            f"{card['minutes']} min): {card['title']}")
+
+
+def exercise_problems(cells: list) -> list[str]:
+    """At least three exercises, each with a title, a difficulty of 1-3 stars and a time
+    estimate in its metadata, stated by a markdown cell above it that carries its heading
+    (:func:`exercise_heading`) and a hint."""
+    cards = exercise_card(cells)
+    problems = [] if len(cards) >= 3 else [f"{len(cards)} exercises (at least 3)"]
+    for number, card in enumerate(cards, start=1):
+        where = f"exercise {card['exercise']} (cell {card['cell']})"
+        if (not isinstance(card["title"], str) or card["difficulty"] not in (1, 2, 3)
+                or not isinstance(card["minutes"], int) or card["minutes"] <= 0):
+            problems.append(f"{where}: its solution cell needs metadata testtime.title, "
+                            "testtime.difficulty (1, 2 or 3) and testtime.minutes (> 0)")
+            continue
+        if exercise_heading(number, card) not in card["statement"]:
+            problems.append(f"{where}: the markdown cell above it must state "
+                            f"'{exercise_heading(number, card)}'")
+        if "hint" not in card["statement"].lower():
+            problems.append(f"{where}: its statement gives no hint ('*Hint.* ...')")
     return problems
 
 
@@ -167,10 +222,40 @@ def execute_notebook(
     seconds = time.perf_counter() - start
     mode, device = "?", "?"
     if output.exists():
+        drop_widget_views(output)
         match = re.search(r"testtime run: mode=(\w+) device=([\w:]+)", output.read_text())
         if match:
             mode, device = match.groups()
     return NotebookResult(path.name, not error, round(seconds, 1), mode, device, error)
+
+
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def drop_widget_views(path: Path) -> int:
+    """Remove widget views (progress bars, sliders) from the outputs of the executed notebook
+    ``path``, keeping their text fallback. A headless run saves no widget state, so a view
+    would reopen as "Error displaying widget: model not found"; the text (e.g. tqdm's last
+    ``100%|████| 8/8``) reads fine. Returns how many views were removed."""
+    import nbformat
+
+    nb = nbformat.read(str(path), as_version=4)
+    removed = 0
+    for cell in nb.cells:
+        kept = []
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            if WIDGET_VIEW in data:
+                del data[WIDGET_VIEW]
+                removed += 1
+                if not data:
+                    continue
+            kept.append(out)
+        if cell.cell_type == "code":
+            cell.outputs = kept
+    if removed:
+        nbformat.write(nb, str(path))
+    return removed
 
 
 def write_report(

@@ -15,6 +15,9 @@ verdicts the students' code cannot forge.
 - :mod:`~testtime.assignments.report`: markdown/JSON reports and the class CSVs.
 - :mod:`~testtime.assignments.leaks`: exercises whose answer the student version already
   spells out (:func:`~testtime.assignments.leaks.answers_in_sight`).
+- :mod:`~testtime.assignments.mutants`: plausible wrong answers kept as fixtures, graded with
+  the real grader to prove the hidden tests reject them
+  (:func:`~testtime.assignments.mutants.mutation_score`).
 
 Command line: ``python -m testtime.assignments build|release|grade`` (see ``__main__``).
 """

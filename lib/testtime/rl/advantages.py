@@ -74,7 +74,10 @@ def dynamic_sampling_mask(rewards: torch.Tensor, group_size: int) -> torch.Tenso
     different from the others. Returns a ``(P * G,)`` bool mask over completions.
 
     DAPO then samples more prompts until the batch is full again; here the caller decides
-    (the trainer simply trains on the kept groups).
+    (the trainer simply trains on the kept groups). A group of one sample (``group_size=1``)
+    has no spread and is dropped here; verl's group filter (``recipe/dapo/src/
+    dapo_ray_trainer.py``) keeps such groups: it keeps a prompt when the std of its rewards is
+    positive *or* it has a single sample.
     """
     keep = ~zero_variance_groups(rewards, group_size)
     return keep.repeat_interleave(group_size)

@@ -104,6 +104,15 @@ def policy_loss(
       ``1 + eps_high``).
 
     ``beta > 0`` adds ``beta k3`` per token to every loss type (needs ``ref_logp``).
+
+    Where this differs from TRL and verl (the values of the loss agree; these are choices):
+
+    - ``clip_frac`` for ``"cispo"`` counts every token whose ratio exceeds ``1 + eps_high``,
+      whatever the sign of its advantage; TRL's logged CISPO clip ratio counts only tokens
+      with a positive advantage. Compare the two logs with that in mind.
+    - verl's dual clip (``clip_ratio_c = 3``: for a negative advantage the PPO term is also
+      capped at ``-c A``, so one huge ratio cannot dominate a batch) is not offered: the
+      clipped term above is the DeepSeekMath / DAPO one, without that cap.
     """
     check_choice("loss_type", loss_type, LOSS_TYPES)
     check_positive("beta", beta, allow_zero=True)
