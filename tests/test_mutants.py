@@ -18,6 +18,7 @@ from testtime.assignments.mutants import (
     load_fixture,
     mutation_score,
     replace_solution,
+    visible_catches,
 )
 from testtime.course import list_notebooks
 
@@ -97,6 +98,21 @@ def test_every_mutant_is_caught(path, monkeypatch):
     assert not survivors, (
         f"{path.name}: {len(survivors)} wrong answers got full points (strengthen the hidden "
         "tests):\n" + "\n".join(survivors))
+
+
+@pytest.mark.parametrize("path", [p for p in NOTEBOOKS if (MUTANTS / f"{p.stem}.py").exists()],
+                         ids=lambda p: p.stem[:2])
+def test_visible_tests_catch_a_wrong_answer_of_every_exercise(path, monkeypatch):
+    """What a student sees before handing in: the visible asserts alone (no hidden tests, no
+    grader) pass the instructor's answer and reject at least one of each exercise's plausible
+    wrong answers, with a message (tests/test_assert_messages.py)."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    result = visible_catches(path, MUTANTS / f"{path.stem}.py")
+    failing = [ex for ex, (passes, _) in result.items() if not passes]
+    assert not failing, f"{path.name}: the instructor's answers fail their visible tests: {failing}"
+    blind = [ex for ex, (_, rows) in result.items() if not any(caught for _, caught in rows)]
+    assert not blind, (f"{path.name}: visible tests that pass every wrong answer of {blind}; "
+                       "add a small case a student can check by hand")
 
 
 def test_the_readme_states_the_current_mutation_scores():

@@ -192,4 +192,82 @@ probs = (last.float() / temperature).softmax(-1)
 if len(accepted) < len(draft):
 ''')),
     ],
+    "ex-draft-length": [
+        ('averages the per-problem ratios instead of summing the counts', Edit(
+            '''
+results = {}
+for k in ks:
+    emitted = decoding_passes = proposed = kept = 0
+    for problem in problems:
+        prompt = TOKENIZER.encode(format_prompt(problem.expr))
+        _, stats = speculative_generate(model, prompt, max_new, prompt_lookup_draft, k=k,
+                                        stop_tokens=[EOS_ID])
+        emitted += stats.generated
+        decoding_passes += stats.forward_passes - 1  # the prompt's pass is the same for every k
+        proposed += stats.drafted
+        kept += stats.accepted
+    results[k] = (emitted / decoding_passes, kept / max(1, proposed))
+''',
+            '''
+results = {}
+for k in ks:
+    per_pass, rates = [], []
+    for problem in problems:
+        prompt = TOKENIZER.encode(format_prompt(problem.expr))
+        _, stats = speculative_generate(model, prompt, max_new, prompt_lookup_draft, k=k,
+                                        stop_tokens=[EOS_ID])
+        per_pass.append(stats.generated / (stats.forward_passes - 1))
+        rates.append(stats.accepted / max(1, stats.drafted))
+    results[k] = (sum(per_pass) / len(per_pass), sum(rates) / len(rates))
+''')),
+        ("counts the prompt's forward pass as a decoding pass", Edit(
+            '''
+decoding_passes += stats.forward_passes - 1  # the prompt's pass is the same for every k
+''',
+            '''
+decoding_passes += stats.forward_passes
+''')),
+        ('off by one in k: drafts k + 1 tokens', Edit(
+            '''
+_, stats = speculative_generate(model, prompt, max_new, prompt_lookup_draft, k=k,
+''',
+            '''
+_, stats = speculative_generate(model, prompt, max_new, prompt_lookup_draft, k=k + 1,
+''')),
+        ('returns (acceptance rate, tokens per pass): the pair turned around', Edit(
+            '''
+results[k] = (emitted / decoding_passes, kept / max(1, proposed))
+''',
+            '''
+results[k] = (kept / max(1, proposed), emitted / decoding_passes)
+''')),
+        ('acceptance rate over the tokens generated instead of the drafts proposed', Edit(
+            '''
+results[k] = (emitted / decoding_passes, kept / max(1, proposed))
+''',
+            '''
+results[k] = (emitted / decoding_passes, kept / max(1, emitted))
+''')),
+        ("ignores max_new: always decodes the notebook's MAX_NEW tokens", Edit(
+            '''
+_, stats = speculative_generate(model, prompt, max_new, prompt_lookup_draft, k=k,
+''',
+            '''
+_, stats = speculative_generate(model, prompt, MAX_NEW, prompt_lookup_draft, k=k,
+''')),
+        ('picks the draft length with the highest acceptance rate', Edit(
+            '''
+best_k = max(DRAFT_LENGTHS, key=lambda k: sweep[k][0])  # max keeps the first (shortest) of a tie
+''',
+            '''
+best_k = max(DRAFT_LENGTHS, key=lambda k: sweep[k][1])
+''')),
+        ('breaks a tie towards the longest draft', Edit(
+            '''
+best_k = max(DRAFT_LENGTHS, key=lambda k: sweep[k][0])  # max keeps the first (shortest) of a tie
+''',
+            '''
+best_k = max(DRAFT_LENGTHS, key=lambda k: (sweep[k][0], k))
+''')),
+    ],
 }

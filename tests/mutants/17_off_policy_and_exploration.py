@@ -81,5 +81,81 @@ return values[:, 1:] - values[:, :-1]
             '''
 return values[:, 1:] - values[:, :1]
 ''')),
+    ],    "ex-stale": [
+        ('the importance weight is not detached (the gradient flows through the ratio)', Edit(
+            '''
+rho = (new_lp - old_lp).exp().detach()
+''',
+            '''
+rho = (new_lp - old_lp).exp()
+''')),
+        ('the ratio inverted: sampler over current policy', Edit(
+            '''
+rho = (new_lp - old_lp).exp().detach()
+''',
+            '''
+rho = (old_lp - new_lp).exp().detach()
+''')),
+        ('staleness ignored: samples from the current policy', Edit(
+            '''
+mu = past[max(t - lag, 0)]
+''',
+            '''
+mu = past[t]
+''')),
+        ('the sampler one update staler than asked', Edit(
+            '''
+mu = past[max(t - lag, 0)]
+''',
+            '''
+mu = past[max(t - lag - 1, 0)]
+''')),
+        ('one generator shared by all runs instead of one per run', Edit(
+            '''
+out = {}
+for method in methods:
+    out[method] = []
+    for lag in levels:
+        g = torch.Generator().manual_seed(seed)
+''',
+            '''
+out = {}
+g = torch.Generator().manual_seed(seed)
+for method in methods:
+    out[method] = []
+    for lag in levels:
+''')),
+        ('no baseline: the raw reward as the advantage', Edit(
+            '''
+adv = (ys == 0).float() - (ys == 0).float().mean()
+''',
+            '''
+adv = (ys == 0).float()
+''')),
+        ("PPO's clip replaced by the library's plain REINFORCE (no ratio at all)", Edit(
+            '''
+kind = {"topr": "topr", "ppo": "grpo"}[method]
+''',
+            '''
+kind = {"topr": "topr", "ppo": "reinforce"}[method]
+''')),
+        ('first_gap returns the index of the level, not the level', Edit(
+            '''
+for lag, mine, ref in zip(levels, results[method], results["is"]):
+    if mine < ref - margin:
+        return lag
+''',
+            '''
+for i, (lag, mine, ref) in enumerate(zip(levels, results[method], results["is"])):
+    if mine < ref - margin:
+        return i
+''')),
+        ('first_gap counts a gap in either direction', Edit(
+            '''
+if mine < ref - margin:
+''',
+            '''
+if abs(mine - ref) > margin:
+''')),
     ],
 }

@@ -40,6 +40,11 @@ version with every exercise's k-th mutant (exercises are graded independently, s
 grades one mutant of each). A mutant is *caught* when its exercise scores less than full
 points.
 
+:func:`visible_catches` measures the other half of a test cell's job: which mutants the
+*visible* asserts alone reject, i.e. what a student sees before handing in. It runs the
+exercise section in a fresh Python process (not the grader: no hidden tests, no recorded
+results), each mutant after the notebook's setup cells.
+
 Grading whole notebooks would take minutes each, so both the instructor notebook and the
 submissions are cut to their exercise section: the cells up to the one that calls
 ``testtime.setup``, the lesson cells the fixture names in ``NEEDS``, and every cell from the
@@ -49,8 +54,14 @@ is exercised by the grading tests on notebook 03.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import io
+import json
+import os
 import runpy
+import subprocess
+import sys
 import tempfile
 import textwrap
 from dataclasses import dataclass, field
@@ -60,10 +71,13 @@ import nbformat
 
 from testtime.assignments.assemble import cell_key, grader_cells
 from testtime.assignments.build import (
+    HIDDEN_BEGIN,
+    HIDDEN_END,
     META_KEY,
     SOLUTION_BEGIN,
     SOLUTION_END,
     BuildError,
+    replace_regions,
     source_of,
     student_version,
 )
@@ -266,3 +280,66 @@ def mutation_score(notebook: Path, fixture: Path, *, seed: int = 0,
                 else:
                     result.survived.append((m, got.get(ex, 0.0)))
     return result
+
+
+def _mutated(source: str, code: Replacement, where: str) -> str:
+    return replace_solution(source, apply_edit(source, code, where) if isinstance(code, Edit)
+                            else code, where)
+
+
+def _visible_in_process(notebook: Path, fixture: Path) -> dict[str, list]:
+    """Run in a fresh process by :func:`visible_catches`: exercise -> [reference passes its
+    visible tests, [mutant name, caught] ...]."""
+    needs, mutants = load_fixture(fixture)
+    section = exercise_section(nbformat.read(str(notebook), as_version=4), needs)
+    namespace: dict = {"__name__": "__main__"}
+    solutions, visible = {}, {}
+    sink = io.StringIO()
+    os.chdir(notebook.parent)
+    for cell in section.cells:
+        if cell.cell_type != "code":
+            continue
+        meta = cell.metadata
+        exercise = meta.get(META_KEY, {}).get("exercise")
+        if "solution" in meta.get("tags", []):
+            solutions[exercise] = source_of(cell)
+        elif "grader" in meta.get("tags", []):
+            visible[exercise] = replace_regions(source_of(cell), HIDDEN_BEGIN, HIDDEN_END, None)[0]
+        else:
+            with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+                exec(compile(source_of(cell), cell_key(cell) or "cell", "exec"), namespace)
+
+    def passes(answer: str, exercise: str) -> bool:
+        env = dict(namespace)
+        with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+            try:
+                exec(compile(answer, "solution", "exec"), env)
+                exec(compile(visible[exercise], "visible tests", "exec"), env)
+            except Exception:  # noqa: BLE001 - any failure of the visible tests counts
+                return False
+        return True
+
+    out: dict[str, list] = {ex: [passes(src, ex), []] for ex, src in solutions.items()}
+    for m in mutants:
+        answer = _mutated(solutions[m.exercise], m.code, f"{notebook.name}, {m.exercise}")
+        out[m.exercise][1].append([m.name, not passes(answer, m.exercise)])
+    return out
+
+
+def visible_catches(notebook: Path, fixture: Path, timeout: float = 600) -> dict[str, list]:
+    """Exercise -> [the instructor's answer passes its visible tests, [[mutant, caught by the
+    visible tests alone], ...]], measured in a fresh Python process (quick mode)."""
+    env = {**os.environ, "TESTTIME_QUICK": "1", "MPLBACKEND": "Agg"}
+    proc = subprocess.run([sys.executable, "-m", "testtime.assignments.mutants", str(notebook),
+                           str(fixture)], capture_output=True, text=True, env=env,
+                          timeout=timeout)
+    if proc.returncode != 0:
+        raise BuildError(f"{notebook.name}: the visible-test run failed:\n{proc.stderr[-2000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+if __name__ == "__main__":  # the module proper, not __main__: fixtures import its Edit
+    from testtime.assignments import mutants
+
+    print(json.dumps(mutants._visible_in_process(Path(sys.argv[1]).resolve(),
+                                                 Path(sys.argv[2]).resolve())))
