@@ -17,6 +17,17 @@ def test_readme_links_every_notebook_to_colab():
         assert colab_url(f"notebooks/{path.name}") in readme, path.name
 
 
+def test_readme_names_each_notebook_by_its_syllabus_title():
+    syllabus = (ROOT / "syllabus.md").read_text().split("\n## ")[0]
+    readme = (ROOT / "README.md").read_text()
+    for path in list_notebooks(ROOT / "notebooks"):
+        num = path.name[:2]
+        title = re.search(rf"^\| {num} \| ([^|]+?) \|", syllabus, re.M)
+        assert title, f"the syllabus's notebook table has no row {num}"
+        link = f"[{num} · {title.group(1)}](notebooks/{path.name})"
+        assert link in readme, f"README should link {link}: run python tools/update_docs.py"
+
+
 def test_syllabus_marks_existing_notebooks_ready():
     syllabus = (ROOT / "syllabus.md").read_text()
     for path in list_notebooks(ROOT / "notebooks"):

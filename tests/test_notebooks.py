@@ -97,3 +97,25 @@ def test_papermill_sees_every_parameter():
 
     found = [p.name for p in PythonTranslator.inspect({"source": PARAMETERS_CELL})]
     assert found == list(PARAMETERS)
+
+
+def test_exercise_checker_wants_a_why_in_every_solution_region():
+    from testtime.course import exercise_problems
+
+    def exercise(i, body):
+        statement = nbformat.v4.new_markdown_cell(
+            f"**Exercise {i} (1 point · ★ · 5 min): e{i}.** Do it.\n\n*Hint.* Think.")
+        solution = nbformat.v4.new_code_cell(f"def f{i}():\n    ### BEGIN SOLUTION\n{body}"
+                                             "    ### END SOLUTION")
+        solution.metadata = {"tags": ["solution"], "testtime": {
+            "exercise": f"e{i}", "title": f"e{i}", "difficulty": 1, "minutes": 5}}
+        grader = nbformat.v4.new_code_cell(f"assert f{i}() == 1, 'f should return 1'")
+        grader.metadata = {"tags": ["grader"], "testtime": {"exercise": f"e{i}", "points": 1}}
+        return [statement, solution, grader]
+
+    why = "    # Why: one is the answer.\n    return 1\n"
+    cells = exercise(1, why) + exercise(2, why) + exercise(3, why)
+    assert exercise_problems(cells) == []
+    cells[4].source = cells[4].source.replace("# Why: one is the answer.", "# one")
+    problems = exercise_problems(cells)
+    assert len(problems) == 1 and "exercise e2" in problems[0] and "# Why:" in problems[0], problems

@@ -28,7 +28,7 @@ PARTS = {0: "0 · Start", 1: "I · Test-time training", 6: "II · Test-time adap
 
 
 def titles_from_syllabus(text: str) -> dict[str, str]:
-    first_table = text.split("## Papers")[0]
+    first_table = re.split(r"^## ", text, flags=re.M)[0]  # the notebook table, before any section
     return dict(re.findall(r"^\| (\d\d) \| ([^|]+?) \|", first_table, re.M))
 
 

@@ -162,10 +162,15 @@ def exercise_heading(number: int, card: dict[str, Any]) -> str:
             f"{card['minutes']} min): {card['title']}")
 
 
+SOLUTION_REGION = re.compile(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", re.S)
+WHY = re.compile(r"^\s*# Why: \S", re.M)
+
+
 def exercise_problems(cells: list) -> list[str]:
     """At least three exercises, each with a title, a difficulty of 1-3 stars and a time
     estimate in its metadata, stated by a markdown cell above it that carries its heading
-    (:func:`exercise_heading`) and a hint."""
+    (:func:`exercise_heading`) and a hint, and each solution region explaining itself in a
+    ``# Why:`` comment."""
     cards = exercise_card(cells)
     problems = [] if len(cards) >= 3 else [f"{len(cards)} exercises (at least 3)"]
     for number, card in enumerate(cards, start=1):
@@ -180,6 +185,10 @@ def exercise_problems(cells: list) -> list[str]:
                             f"'{exercise_heading(number, card)}'")
         if "hint" not in card["statement"].lower():
             problems.append(f"{where}: its statement gives no hint ('*Hint.* ...')")
+        regions = SOLUTION_REGION.findall(_source(cells[card["cell"]]))
+        if not regions or any(not WHY.search(r) for r in regions):
+            problems.append(f"{where}: every solution region must open its reasoning with a "
+                            "'# Why: ...' comment (why the answer is right, not only how)")
     return problems
 
 

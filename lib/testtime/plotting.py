@@ -1,8 +1,11 @@
-"""One figure style for the whole course, and a helper that saves figures to FIGURES_DIR."""
+"""One figure style for the whole course, a helper that saves figures to FIGURES_DIR, and
+one that shows a knob (an ipywidgets control) where it is available."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import matplotlib as mpl
 import matplotlib.pyplot as plt
@@ -47,3 +50,28 @@ def save_figure(fig: plt.Figure, name: str, figures_dir: str | Path | None) -> P
     path = folder / f"{name}.png"
     fig.savefig(path)
     return path
+
+
+def knobs(view: Callable[..., Any], **controls: Any) -> None:
+    """Show ``view`` with one control per keyword and rerun it whenever a control moves.
+
+    A control is an ipywidgets ``interact`` abbreviation (a list is a dropdown, ``(min, max,
+    step)`` a slider) or a widget; the keyword, with underscores as spaces, is its label, shown
+    in full. Without ipywidgets the call says so and returns: a knob only re-slices what the
+    lesson above has measured, so nothing below it may depend on it. ``view`` runs once with
+    the defaults when the panel is made, also in a headless run (papermill, nbval), where its
+    output stays inside the widget. Returns None, so that a notebook cell ending with the call
+    does not show the panel a second time.
+    """
+    try:
+        import ipywidgets
+        from IPython.display import display
+    except ImportError:
+        print("ipywidgets is not installed: skipping the interactive view "
+              "(pip install ipywidgets to turn the knobs)")
+        return
+    panel = ipywidgets.interactive(view, **controls)
+    for control in panel.kwargs_widgets:
+        control.description = control.description.replace("_", " ")
+        control.style.description_width = "initial"
+    display(panel)

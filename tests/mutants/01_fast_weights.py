@@ -95,4 +95,55 @@ G = torch.cumsum(torch.log(g), 0)
 G = torch.cumsum(torch.log(g), 0) - torch.log(g)
 ''')),
     ],
+    "ex-delta-chunk": [
+        ('the read excludes the current token (strict tril: o_i reads M_{i-1})', Edit(
+            '''
+out = q @ M0 + (q @ k.T).tril() @ U
+''',
+            '''
+out = q @ M0 + (q @ k.T).tril(-1) @ U
+''')),
+        ('the corrected values ignore the memory carried in (V instead of V - K M0)', Edit(
+            '''
+U = torch.linalg.solve_triangular(A, beta[:, None] * (v - k @ M0), upper=False)
+''',
+            '''
+U = torch.linalg.solve_triangular(A, beta[:, None] * v, upper=False)
+''')),
+        ('the diagonal kept in A (tril(0): each token corrects against its own write)', Edit(
+            '''
+A = torch.eye(len(k), dtype=k.dtype) + (bk @ k.T).tril(-1)
+''',
+            '''
+A = torch.eye(len(k), dtype=k.dtype) + (bk @ k.T).tril()
+''')),
+        ('beta on the wrong side of K Kᵀ (scales columns j instead of rows i)', Edit(
+            '''
+A = torch.eye(len(k), dtype=k.dtype) + (bk @ k.T).tril(-1)
+''',
+            '''
+A = torch.eye(len(k), dtype=k.dtype) + (k @ bk.T).tril(-1)
+''')),
+        ('the sign of the coupling flipped (I - tril(...))', Edit(
+            '''
+A = torch.eye(len(k), dtype=k.dtype) + (bk @ k.T).tril(-1)
+''',
+            '''
+A = torch.eye(len(k), dtype=k.dtype) - (bk @ k.T).tril(-1)
+''')),
+        ('plain linear-attention writes (no correction: U = diag(β) V)', Edit(
+            '''
+U = torch.linalg.solve_triangular(A, beta[:, None] * (v - k @ M0), upper=False)
+''',
+            '''
+U = beta[:, None] * v
+''')),
+        ('the memory after the chunk forgets M0', Edit(
+            '''
+return out, M0 + k.T @ U
+''',
+            '''
+return out, k.T @ U
+''')),
+    ],
 }

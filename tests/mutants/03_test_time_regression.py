@@ -74,4 +74,42 @@ age = torch.arange(T)[:, None] - torch.arange(T)[None, :]
 weight = torch.where(age >= 1, gamma ** age.to(x.dtype), torch.zeros((), dtype=x.dtype))
 ''')),
     ],
+    "ex-decay-sweep": [
+        ('each gamma scored on different positions (after its own warm-up of 1/(1-gamma) pairs)', Edit(
+            '''
+    errors.append(((pred - y) ** 2)[:, START:].mean())
+''',
+            '''
+    first = round(1 / (1 - g)) if g < 1 else START
+    errors.append(((pred - y) ** 2)[:, first:].mean())
+''')),
+        ('argmax instead of argmin: the worst gamma is returned', Edit(
+            '''
+return errors, gammas[int(errors.argmin())]
+''',
+            '''
+return errors, gammas[int(errors.argmax())]
+''')),
+        ('no decay: the gate is left out, so every gamma sums its whole past undecayed', Edit(
+            '''
+    sums, _ = linear_attention_chunked(x[:, None], keys, values, torch.full((B, 1, T), g, dtype=D64))
+''',
+            '''
+    sums, _ = linear_attention_chunked(x[:, None], keys, values)
+''')),
+        ('sweep on the non-drifting task (drift left at its default 0)', Edit(
+            '''
+task = icl_regression(256, 256, 4, torch.Generator().manual_seed(7), noise=0.1, drift=0.1)
+''',
+            '''
+task = icl_regression(256, 256, 4, torch.Generator().manual_seed(7), noise=0.1)
+''')),
+        ('the normaliser counts the current pair: 1 + g + ... + g**t', Edit(
+            '''
+    weight = F.pad((g ** torch.arange(T - 1, dtype=D64)).cumsum(0), (1, 0), value=1.0)
+''',
+            '''
+    weight = (g ** torch.arange(T, dtype=D64)).cumsum(0)
+''')),
+    ],
 }

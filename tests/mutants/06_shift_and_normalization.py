@@ -103,4 +103,74 @@ m = scores_in.mean()
 return ((scores_out > m).float() + 0.5 * (scores_out == m).float()).mean().item()
 ''')),
     ],
+    "ex-severity-sweep": [
+        ("BN adapt through AlphaBN with alpha = 1, the weight of the SOURCE statistics here: "
+         "the training statistics instead of the test batch's", Edit(
+            '''
+bn_errors.append(error_rate(BNAdapt(copy.deepcopy(model)), xc, y, batch_size=batch_size))
+''',
+            '''
+bn_errors.append(error_rate(AlphaBN(copy.deepcopy(model), 1.0), xc, y, batch_size=batch_size))
+''')),
+        ("measures both models on the clean images (the corrupted batch is never used)", Edit(
+            '''
+for s in SEVERITIES:
+    xc = corrupt(x, corruption, s, torch.Generator().manual_seed(seed))
+    source_errors.append(error_rate(model, xc, y, batch_size=batch_size))
+    bn_errors.append(error_rate(BNAdapt(copy.deepcopy(model)), xc, y, batch_size=batch_size))
+''',
+            '''
+for s in SEVERITIES:
+    xc = corrupt(x, corruption, s, torch.Generator().manual_seed(seed))
+    source_errors.append(error_rate(model, x, y, batch_size=batch_size))
+    bn_errors.append(error_rate(BNAdapt(copy.deepcopy(model)), x, y, batch_size=batch_size))
+''')),
+        ("returns the severity where BN adapt gains most (an argmax), not the first that pays", Edit(
+            '''
+first = next((s for s, g in zip(SEVERITIES, gains) if g >= margin), None)
+''',
+            '''
+best = max(range(len(gains)), key=lambda i: gains[i])
+first = SEVERITIES[best] if gains[best] >= margin else None
+''')),
+        ("off by one: returns the 0-based index of the severity, not the severity", Edit(
+            '''
+first = next((s for s, g in zip(SEVERITIES, gains) if g >= margin), None)
+''',
+            '''
+first = next((i for i, g in enumerate(gains) if g >= margin), None)
+''')),
+        ("evaluates the source model twice (the BN curve is the source model's)", Edit(
+            '''
+bn_errors.append(error_rate(BNAdapt(copy.deepcopy(model)), xc, y, batch_size=batch_size))
+''',
+            '''
+bn_errors.append(error_rate(copy.deepcopy(model), xc, y, batch_size=batch_size))
+''')),
+        ("wraps the model itself: BNAdapt switches it to batch statistics, so the source curve "
+         "from severity 2 on is BN adapt's", Edit(
+            '''
+bn_errors.append(error_rate(BNAdapt(copy.deepcopy(model)), xc, y, batch_size=batch_size))
+''',
+            '''
+bn_errors.append(error_rate(BNAdapt(model), xc, y, batch_size=batch_size))
+''')),
+        ("BN adapt on the whole test set as one batch (error_rate's default batch of 1000)", Edit(
+            '''
+bn_errors.append(error_rate(BNAdapt(copy.deepcopy(model)), xc, y, batch_size=batch_size))
+''',
+            '''
+bn_errors.append(error_rate(BNAdapt(copy.deepcopy(model)), xc, y))
+''')),
+        ("one generator for all severities, so each severity draws different noise", Edit(
+            '''
+for s in SEVERITIES:
+    xc = corrupt(x, corruption, s, torch.Generator().manual_seed(seed))
+''',
+            '''
+g = torch.Generator().manual_seed(seed)
+for s in SEVERITIES:
+    xc = corrupt(x, corruption, s, g)
+''')),
+    ],
 }

@@ -102,4 +102,90 @@ with torch.no_grad():
     before = adapted(x).argmax(1)
 ''')),
     ],
+    "ex-cotta-step": [
+        ('restore turned around: keeps each weight with probability p (resets 1 - p of them)', Edit(
+            '''
+            mask = torch.rand(w.shape, generator=generator) < p
+''',
+            '''
+            mask = torch.rand(w.shape, generator=generator) >= p
+''')),
+        ("EMA with the momentum on the student's side", Edit(
+            '''
+        t.mul_(momentum).add_(s, alpha=1 - momentum)
+''',
+            '''
+        t.mul_(1 - momentum).add_(s, alpha=momentum)
+''')),
+        ('restores the teacher instead of the student', Edit(
+            '''
+    for name, w in student.named_parameters():
+        if w.requires_grad:
+''',
+            '''
+    for name, w in teacher.named_parameters():
+        if name.rsplit(".", 1)[-1] in ("weight", "bias"):
+''')),
+        ('EMA before the optimizer step (the teacher averages the student of the previous batch)', Edit(
+            '''
+loss = soft_cross_entropy(student(x), target).mean()
+optimizer.zero_grad()
+loss.backward()
+optimizer.step()
+with torch.no_grad():
+    for t, s in zip(teacher.parameters(), student.parameters()):
+        t.mul_(momentum).add_(s, alpha=1 - momentum)
+''',
+            '''
+with torch.no_grad():
+    for t, s in zip(teacher.parameters(), student.parameters()):
+        t.mul_(momentum).add_(s, alpha=1 - momentum)
+loss = soft_cross_entropy(student(x), target).mean()
+optimizer.zero_grad()
+loss.backward()
+optimizer.step()
+with torch.no_grad():
+''')),
+        ('EMA after the restore (the teacher averages in the restored weights)', Edit(
+            '''
+    for t, s in zip(teacher.parameters(), student.parameters()):
+        t.mul_(momentum).add_(s, alpha=1 - momentum)
+    source = dict(anchor.named_parameters())
+    for name, w in student.named_parameters():
+        if w.requires_grad:
+            mask = torch.rand(w.shape, generator=generator) < p
+            w.copy_(torch.where(mask, source[name], w))
+''',
+            '''
+    source = dict(anchor.named_parameters())
+    for name, w in student.named_parameters():
+        if w.requires_grad:
+            mask = torch.rand(w.shape, generator=generator) < p
+            w.copy_(torch.where(mask, source[name], w))
+    for t, s in zip(teacher.parameters(), student.parameters()):
+        t.mul_(momentum).add_(s, alpha=1 - momentum)
+''')),
+        ('restore masks drawn from the global RNG (generator not passed)', Edit(
+            '''
+            mask = torch.rand(w.shape, generator=generator) < p
+''',
+            '''
+            mask = torch.rand(w.shape) < p
+''')),
+        ("soft cross-entropy turned around (the student's softmax weighs the target's log-probs)", Edit(
+            '''
+loss = soft_cross_entropy(student(x), target).mean()
+''',
+            '''
+loss = soft_cross_entropy(target, student(x)).mean()
+''')),
+        ('gradients never cleared: they pile up from one batch to the next', Edit(
+            '''
+optimizer.zero_grad()
+loss.backward()
+''',
+            '''
+loss.backward()
+''')),
+    ],
 }

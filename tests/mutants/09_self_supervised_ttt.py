@@ -137,4 +137,111 @@ encoder = list(model.encoder.parameters())
 with torch.no_grad():
 ''')),
     ],
+    "ex-online-ttt": [
+        ('predicts each image before adapting on it (its prediction misses its own steps)', Edit(
+            '''
+        for _ in range(steps):
+            optimizer.zero_grad()
+            copies = random_crops(image.expand(n_copies, *image.shape), generator=generator)
+            x_rot, k = random_rotations(copies, generator, model.angles)
+            F.cross_entropy(model.rotation_logits(x_rot), k).backward()
+            optimizer.step()
+        with torch.no_grad():
+            outputs.append(model(image[None]))
+''',
+            '''
+        with torch.no_grad():
+            outputs.append(model(image[None]))
+        for _ in range(steps):
+            optimizer.zero_grad()
+            copies = random_crops(image.expand(n_copies, *image.shape), generator=generator)
+            x_rot, k = random_rotations(copies, generator, model.angles)
+            F.cross_entropy(model.rotation_logits(x_rot), k).backward()
+            optimizer.step()
+''')),
+        ('restores the trained weights before every image (standard TTT, not online)', Edit(
+            '''
+outputs = []
+for x in stream:
+    for image in x:  # one test image at a time, as in the paper
+''',
+            '''
+outputs = []
+trained = copy.deepcopy(model.state_dict())
+for x in stream:
+    for image in x:
+        model.load_state_dict(trained)
+''')),
+        ('restores the trained weights at the start of every batch', Edit(
+            '''
+outputs = []
+for x in stream:
+    for image in x:  # one test image at a time, as in the paper
+''',
+            '''
+outputs = []
+trained = copy.deepcopy(model.state_dict())
+for x in stream:
+    model.load_state_dict(trained)
+    for image in x:
+''')),
+        ('never zeroes the gradients (each step adds all the earlier ones again)', Edit(
+            '''
+            optimizer.zero_grad()
+''',
+            '')),
+        ('zeroes the gradients after the step (the first step applies leftover gradients)', Edit(
+            '''
+            optimizer.zero_grad()
+            copies = random_crops(image.expand(n_copies, *image.shape), generator=generator)
+            x_rot, k = random_rotations(copies, generator, model.angles)
+            F.cross_entropy(model.rotation_logits(x_rot), k).backward()
+            optimizer.step()
+''',
+            '''
+            copies = random_crops(image.expand(n_copies, *image.shape), generator=generator)
+            x_rot, k = random_rotations(copies, generator, model.angles)
+            F.cross_entropy(model.rotation_logits(x_rot), k).backward()
+            optimizer.step()
+            optimizer.zero_grad()
+''')),
+        ('adapts on the copies of a whole batch at once, then predicts the batch', Edit(
+            '''
+for x in stream:
+    for image in x:  # one test image at a time, as in the paper
+        for _ in range(steps):
+            optimizer.zero_grad()
+            copies = random_crops(image.expand(n_copies, *image.shape), generator=generator)
+            x_rot, k = random_rotations(copies, generator, model.angles)
+            F.cross_entropy(model.rotation_logits(x_rot), k).backward()
+            optimizer.step()
+        with torch.no_grad():
+            outputs.append(model(image[None]))
+''',
+            '''
+for x in stream:
+    for _ in range(steps):
+        optimizer.zero_grad()
+        copies = random_crops(x.repeat_interleave(n_copies, dim=0), generator=generator)
+        x_rot, k = random_rotations(copies, generator, model.angles)
+        F.cross_entropy(model.rotation_logits(x_rot), k).backward()
+        optimizer.step()
+    with torch.no_grad():
+        outputs.append(model(x))
+''')),
+        ('one step per image whatever steps is', Edit(
+            '''
+        for _ in range(steps):
+''',
+            '''
+        for _ in range(1):
+''')),
+        ('adapts the shared trunk only (the rotation head stays frozen)', Edit(
+            '''
+optimizer = torch.optim.SGD([*model.shared.parameters(), *model.rotation.parameters()], lr=lr)
+''',
+            '''
+optimizer = torch.optim.SGD(model.shared.parameters(), lr=lr)
+''')),
+    ],
 }

@@ -107,4 +107,88 @@ per_token = -torch.min(ratio * a, ratio.clamp(1 - eps, 1 + eps) * a)
 per_token = -torch.min(ratio * a, ratio.clamp(max=1 + eps) * a)
 ''')),
     ],
+    "ex-grpo-step": [
+        ('advantages not divided by the group std (Dr. GRPO\'s advantage)', Edit(
+            '''
+advantage = ((grouped - grouped.mean(dim=1, keepdim=True)) / spread).reshape(-1, 1)
+''',
+            '''
+advantage = (grouped - grouped.mean(dim=1, keepdim=True)).reshape(-1, 1)
+''')),
+        ('the biased std (unbiased=False) of the group', Edit(
+            '''
+spread = grouped.std(dim=1, keepdim=True) + 1e-4
+''',
+            '''
+spread = grouped.std(dim=1, keepdim=True, unbiased=False) + 1e-4
+''')),
+        ('the KL penalty subtracted instead of added', Edit(
+            '''
+per_sequence = (weights * (beta * penalty - lower_bound)).sum(dim=1) / lengths
+''',
+            '''
+per_sequence = (weights * (-beta * penalty - lower_bound)).sum(dim=1) / lengths
+''')),
+        ('the ratio of k3 inverted: log r = logp - ref_logp', Edit(
+            '''
+log_r = ref_logp.detach() - logp
+''',
+            '''
+log_r = logp - ref_logp.detach()
+''')),
+        ('beta forgotten: the raw k3 added', Edit(
+            '''
+per_sequence = (weights * (beta * penalty - lower_bound)).sum(dim=1) / lengths
+''',
+            '''
+per_sequence = (weights * (penalty - lower_bound)).sum(dim=1) / lengths
+''')),
+        ('max instead of min: the clip on the wrong side', Edit(
+            '''
+lower_bound = torch.minimum(rho * advantage, torch.clamp(rho, 1 - eps, 1 + eps) * advantage)
+''',
+            '''
+lower_bound = torch.maximum(rho * advantage, torch.clamp(rho, 1 - eps, 1 + eps) * advantage)
+''')),
+        ('clips only the upper side of the ratio (no 1 - eps)', Edit(
+            '''
+lower_bound = torch.minimum(rho * advantage, torch.clamp(rho, 1 - eps, 1 + eps) * advantage)
+''',
+            '''
+lower_bound = torch.minimum(rho * advantage, torch.clamp(rho, max=1 + eps) * advantage)
+''')),
+        ("DAPO's token-level mean instead of GRPO's per-sequence mean", Edit(
+            '''
+per_sequence = (weights * (beta * penalty - lower_bound)).sum(dim=1) / lengths
+return per_sequence.mean()
+''',
+            '''
+return (weights * (beta * penalty - lower_bound)).sum() / lengths.sum()
+''')),
+        ('divides each sequence by T instead of its own length', Edit(
+            '''
+per_sequence = (weights * (beta * penalty - lower_bound)).sum(dim=1) / lengths
+''',
+            '''
+per_sequence = (weights * (beta * penalty - lower_bound)).sum(dim=1) / logp.size(1)
+''')),
+        ('groups along the wrong axis (view(G, -1): samples i, i + B, ... as a group)', Edit(
+            '''
+grouped = rewards.to(logp.dtype).reshape(-1, G)
+spread = grouped.std(dim=1, keepdim=True) + 1e-4
+advantage = ((grouped - grouped.mean(dim=1, keepdim=True)) / spread).reshape(-1, 1)
+''',
+            '''
+grouped = rewards.to(logp.dtype).reshape(G, -1)
+spread = grouped.std(dim=0, keepdim=True) + 1e-4
+advantage = ((grouped - grouped.mean(dim=0, keepdim=True)) / spread).reshape(-1, 1)
+''')),
+        ('the policy log-probs detached in the ratio: the loss has the right value, no gradient', Edit(
+            '''
+rho = (logp - old_logp.detach()).exp()
+''',
+            '''
+rho = (logp.detach() - old_logp).exp()
+''')),
+    ],
 }

@@ -8,7 +8,8 @@ it spent in a :class:`~testtime.search.costs.Cost`. Two adapters implement it:
 
 - :class:`TinyGPTPolicy` for the course's character-level TinyGPT (the tiny reasoner);
 - :class:`HFPolicy` for any Hugging Face causal LM with a tokenizer (tested on a tiny randomly
-  initialised GPT-2; notebook 11 shows a real small instruct model in Colab).
+  initialised GPT-2; in full mode notebook 15 runs a real small instruct model through it, see
+  :mod:`testtime.search.pretrained`).
 
 Sampling defaults follow huggingface/search-and-learn (``temperature=0.8``, ``top_p=1.0``).
 """

@@ -108,6 +108,26 @@ def stochastic_restore(
     return restored
 
 
+@torch.no_grad()
+def augmented_teacher(
+    teacher: nn.Module,
+    anchor: nn.Module,
+    x: torch.Tensor,
+    *,
+    threshold: float,
+    n_augment: int,
+    flip_p: float = 0.5,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, bool]:
+    """The teacher's target for ``x`` (eq. 4): its own logits when the anchor's mean max-probability
+    on ``x`` reaches ``threshold``, else their mean over ``n_augment`` random augmentations.
+    Returns the logits and whether they were augmentation-averaged."""
+    if anchor(x).softmax(1).max(1).values.mean() >= threshold:
+        return teacher(x), False
+    outs = [teacher(cotta_augment(x, generator, flip_p=flip_p)) for _ in range(n_augment)]
+    return torch.stack(outs).mean(0), True
+
+
 def soft_cross_entropy(student_logits: torch.Tensor, teacher_logits: torch.Tensor) -> torch.Tensor:
     """``-sum_c q_c log p_c`` per row: teacher softmax ``q`` vs student ``p`` (eq. 1)."""
     return -(teacher_logits.softmax(1) * student_logits.log_softmax(1)).sum(1)
@@ -161,15 +181,10 @@ class CoTTA(TTAMethod):
     @torch.no_grad()
     def teacher_logits(self, x: torch.Tensor) -> torch.Tensor:
         """The teacher's prediction, augmentation-averaged when the anchor is unsure (eq. 4)."""
-        anchor_conf = self.anchor(x).softmax(1).max(1).values.mean()
-        self.last_augmented = bool(anchor_conf < self.confidence_threshold)
-        if not self.last_augmented:
-            return self.teacher(x)
-        outs = [
-            self.teacher(cotta_augment(x, self.generator, flip_p=self.flip_p))
-            for _ in range(self.n_augment)
-        ]
-        return torch.stack(outs).mean(0)
+        logits, self.last_augmented = augmented_teacher(
+            self.teacher, self.anchor, x, threshold=self.confidence_threshold,
+            n_augment=self.n_augment, flip_p=self.flip_p, generator=self.generator)
+        return logits
 
     @torch.enable_grad()
     def forward_and_adapt(self, x: torch.Tensor) -> torch.Tensor:
