@@ -37,7 +37,7 @@ from testtime.tta.reconstruction import (
     masked_reconstruction_loss,
     patch_mask,
 )
-from testtime.tta.rotation import RotationTTT, YNet, joint_loss, random_rotations, rotate
+from testtime.tta.rotation import RotationTTT, YNet, joint_loss, random_crops, random_rotations, rotate
 
 
 def tiny_convnet(seed: int = 0) -> ConvNet:
@@ -193,6 +193,20 @@ def test_rotate_is_rot90_and_labels_match():
         torch.testing.assert_close(out[i], torch.rot90(x[i], int(k[i]), dims=(-2, -1)))
     xr, labels = random_rotations(x, torch.Generator().manual_seed(0))
     torch.testing.assert_close(xr, rotate(x, labels))
+
+
+@pytest.mark.parametrize("flip", [False, True])
+def test_random_crops_are_windows_of_the_padded_images(flip):
+    x = torch.randn(6, 2, 5, 7)
+    out = random_crops(x, pad=2, generator=torch.Generator().manual_seed(1), flip=flip)
+    g = torch.Generator().manual_seed(1)  # the same draws, taken image by image
+    dy, dx = torch.randint(0, 5, (6,), generator=g), torch.randint(0, 5, (6,), generator=g)
+    padded = torch.nn.functional.pad(x, (2, 2, 2, 2))
+    expected = torch.stack([padded[i, :, dy[i]:dy[i] + 5, dx[i]:dx[i] + 7] for i in range(6)])
+    if flip:
+        mirror = torch.rand(6, generator=g) < 0.5
+        expected = torch.where(mirror.view(6, 1, 1, 1), expected.flip(-1), expected)
+    assert torch.equal(out, expected)
 
 
 def test_angle_subset_labels_index_the_angles_and_bad_angles_raise():

@@ -32,7 +32,7 @@ for n in range(1, min(max_ngram, len(context) - 1) + 1):
 for n in range(min(max_ngram, len(context) - 1), 0, -1):
     suffix = context[-n:]
     for start in range(len(context) - n - 1, -1, -1):
-        if context[start : start + n] == suffix and context[start + n : start + n + k]:
+        if context[start : start + n] == suffix:
             return context[start + n : start + n + k]
 ''',
             '''
@@ -41,7 +41,7 @@ if n < 1:
     return []
 suffix = context[-n:]
 for start in range(len(context) - n - 1, -1, -1):
-    if context[start : start + n] == suffix and context[start + n : start + n + k]:
+    if context[start : start + n] == suffix:
         return context[start + n : start + n + k]
 ''')),
     ],

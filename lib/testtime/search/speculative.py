@@ -38,10 +38,8 @@ def prompt_lookup_draft(context: Sequence[int], k: int, max_ngram: int = 3) -> l
     for n in range(min(max_ngram, len(tokens) - 1), 0, -1):
         suffix = tokens[-n:]
         for start in range(len(tokens) - n - 1, -1, -1):
-            if tokens[start : start + n] == suffix:
-                follow = tokens[start + n : start + n + k]
-                if follow:
-                    return follow
+            if tokens[start : start + n] == suffix:  # start + n < len: something follows
+                return tokens[start + n : start + n + k]
     return []
 
 

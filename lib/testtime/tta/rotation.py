@@ -74,11 +74,16 @@ def random_crops(
     x: torch.Tensor, pad: int = 2, generator: torch.Generator | None = None, flip: bool = False
 ) -> torch.Tensor:
     """Random crops of ``x (N, C, H, W)`` after zero-padding by ``pad`` (and random flips)."""
-    n, _, h, w = x.shape
+    n, c, h, w = x.shape
     padded = F.pad(x, (pad, pad, pad, pad))
-    dy = torch.randint(0, 2 * pad + 1, (n,), generator=generator).tolist()
-    dx = torch.randint(0, 2 * pad + 1, (n,), generator=generator).tolist()
-    out = torch.stack([padded[i, :, dy[i] : dy[i] + h, dx[i] : dx[i] + w] for i in range(n)])
+    dy = torch.randint(0, 2 * pad + 1, (n,), generator=generator).to(x.device)
+    dx = torch.randint(0, 2 * pad + 1, (n,), generator=generator).to(x.device)
+    # one gather instead of a loop over images: out[i, :, r, s] = padded[i, :, dy[i] + r, dx[i] + s]
+    rows = (dy[:, None] + torch.arange(h, device=x.device))[:, None, :, None]
+    cols = (dx[:, None] + torch.arange(w, device=x.device))[:, None, None, :]
+    images = torch.arange(n, device=x.device)[:, None, None, None]
+    channels = torch.arange(c, device=x.device)[None, :, None, None]
+    out = padded[images, channels, rows, cols]
     if flip:
         mirror = (torch.rand(n, generator=generator) < 0.5).to(x.device)
         out = torch.where(mirror.view(n, 1, 1, 1), out.flip(-1), out)
