@@ -240,3 +240,28 @@ def test_sizes_make_a_larger_model():
     large = build_model(reasoner_config("large")).num_params()
     assert large >= 3 * small
     assert reasoner_config("small")["model"]["block_size"] == BLOCK_SIZE
+
+
+def test_numbers_of_several_digits(monkeypatch):
+    from testtime.reasoning import task
+
+    assert task.tokenize_expr("3+4*2") == ([3, 4, 2], ["+", "*"])
+    monkeypatch.setattr(task, "MOD", 100)  # the parser, solver and verifier read MOD at call time
+    assert task.tokenize_expr("37+4*8-15") == ([37, 4, 8, 15], ["+", "*", "-"])
+    for bad in ("07+1", "100", "3++4", "+3", "3+", "", "3 + 4"):
+        assert task.tokenize_expr(bad) is None, bad
+    assert task.render([37, 4, 8, 15], ["+", "*", "-"]) == "37+4*8-15"
+    assert solve("37+4*8-15") == ["37+32-15", "69-15", "54"]
+    assert evaluate("99*9+5") == (99 * 9 + 5) % 100 == 96
+    p = Problem("37+4*8-15", 54, 3)
+    assert is_correct(p, "37+32-15\n69-15\n54$") and parse_answer("54$") == 54
+    assert first_error(p, "37+32-15\n59-15\n44$") == 1  # a carry dropped
+    assert first_error(p, "37+32-15\n69-15\n54\n") == 2  # the answer must end the completion
+    assert check_step("37+32-15", "37+17\n")  # any order that keeps the value is valid
+    assert not check_step("37-32+15", "37-47\n")  # 37-(32+15) changes the value
+    rng = random.Random(0)
+    for _ in range(200):
+        expr = task.random_expr(4, rng)
+        nums, ops = task.tokenize_expr(expr)
+        assert all(b < task.MUL_LIMIT for op, b in zip(ops, nums[1:]) if op == "*")
+        assert evaluate(expr) == eval(expr) % 100 and solve(expr)[-1] == str(evaluate(expr))  # noqa: S307

@@ -12,8 +12,10 @@ expression one operation at a time until a single digit is left::
 Every line is a complete, simpler expression with the same value: a Markov state in the
 sense of "Atom of Thoughts for Markov LLM Test-Time Scaling" (arXiv 2502.12018), so a
 solver needs only the current line, never the history. The difficulty (``level``) is the
-number of operations. Because every number is one digit, each correct step shortens the
-line by exactly two characters.
+number of operations. With ``MOD = 10`` every number is one digit, so each correct step
+shortens the line by exactly two characters; the parser, the solver and the step verifier
+also handle numbers of several digits (written without leading zeros, below ``MOD``), with the
+right operand of ``*`` always a single digit (``MUL_LIMIT``).
 
 Problems are drawn from an explicit ``random.Random`` seed; a fixed hash of the expression
 puts every expression in the ``"train"`` or the ``"test"`` split, so held-out problems are
@@ -31,6 +33,7 @@ from testtime.runtime import check_choice
 MOD = 10
 OPS = "+-*"
 DIGITS = "0123456789"
+MUL_LIMIT = min(10, MOD)  # the right operand of ``*`` is drawn from 0..MUL_LIMIT-1
 LEVELS = (1, 2, 3, 4, 5, 6)  # the difficulty levels the course trains and evaluates on
 MAX_OPS = 8  # the prompt format has room for this many operations (levels 7-8: extrapolation)
 SPLITS = ("train", "test", "any")
@@ -49,22 +52,28 @@ class Problem:
 def tokenize_expr(expr: str) -> tuple[list[int], list[str]] | None:
     """Split ``"3+4*2"`` into numbers ``[3, 4, 2]`` and operators ``["+", "*"]``.
 
-    Returns None when the text is not a well-formed expression (digits and operators must
-    alternate, starting and ending with a digit).
+    Returns None when the text is not a well-formed expression: numbers (below ``MOD``, no
+    leading zeros) and operators alternating, starting and ending with a number.
     """
-    if len(expr) % 2 == 0:
-        return None
-    nums, ops = [], []
-    for i, ch in enumerate(expr):
-        if i % 2 == 0:
-            if ch not in DIGITS:
+    nums, ops, start = [], [], 0
+    for i in range(len(expr) + 1):
+        if i < len(expr) and expr[i] in DIGITS:
+            continue
+        token = expr[start:i]
+        if not token or (len(token) > 1 and token[0] == "0") or int(token) >= MOD:
+            return None
+        nums.append(int(token))
+        if i < len(expr):
+            if expr[i] not in OPS:
                 return None
-            nums.append(int(ch))
-        else:
-            if ch not in OPS:
-                return None
-            ops.append(ch)
+            ops.append(expr[i])
+        start = i + 1
     return nums, ops
+
+
+def render(nums: list[int], ops: list[str]) -> str:
+    """The inverse of :func:`tokenize_expr`: ``[3, 4], ["+"]`` -> ``"3+4"``."""
+    return "".join(f"{op}{b}" for op, b in zip(ops, nums[1:])).join((str(nums[0]), ""))
 
 
 def apply_op(a: int, op: str, b: int) -> int:
@@ -84,13 +93,13 @@ def reduce_at(expr: str, i: int) -> str:
     if not 0 <= i < len(ops):
         raise ValueError(f"i={i!r} is not valid; expected 0 <= i < {len(ops)}")
     value = apply_op(nums[i], ops[i], nums[i + 1])
-    return expr[: 2 * i] + str(value) + expr[2 * i + 3 :]
+    return render(nums[:i] + [value] + nums[i + 2 :], ops[:i] + ops[i + 1 :])
 
 
 def next_op(expr: str) -> int:
     """The operation the canonical solution reduces next: the leftmost ``*``, else the
     leftmost operation."""
-    ops = expr[1::2]
+    ops = [ch for ch in expr if ch in OPS]
     return ops.index("*") if "*" in ops else 0
 
 
@@ -99,14 +108,14 @@ def solve(expr: str) -> list[str]:
     if tokenize_expr(expr) is None:
         raise ValueError(f"expr={expr!r} is not valid; expected digits and +-* alternating")
     lines = []
-    while len(expr) > 1:
+    while any(ch in OPS for ch in expr):
         expr = reduce_at(expr, next_op(expr))
         lines.append(expr)
     return lines
 
 
 def evaluate(expr: str) -> int | None:
-    """The value of an expression mod 10 (``*`` before ``+``/``-``), or None if malformed."""
+    """The value of an expression mod ``MOD`` (``*`` before ``+``/``-``), or None if malformed."""
     parsed = tokenize_expr(expr)
     if parsed is None:
         return None
@@ -127,11 +136,13 @@ def split_of(expr: str) -> str:
 
 
 def random_expr(level: int, rng: random.Random) -> str:
-    """A uniformly random expression with ``level`` operations."""
-    out = [rng.choice(DIGITS)]
+    """A uniformly random expression with ``level`` operations (numbers in 0..MOD-1, the right
+    operand of ``*`` in 0..MUL_LIMIT-1)."""
+    nums, ops = [rng.randrange(MOD)], []
     for _ in range(level):
-        out += [rng.choice(OPS), rng.choice(DIGITS)]
-    return "".join(out)
+        ops.append(rng.choice(OPS))
+        nums.append(rng.randrange(MUL_LIMIT if ops[-1] == "*" else MOD))
+    return render(nums, ops)
 
 
 def make_problems(

@@ -19,15 +19,24 @@ from collections.abc import Sequence
 import torch
 
 from testtime.data import CharTokenizer
-from testtime.reasoning.task import DIGITS, MAX_OPS, OPS, Problem, solve
+from testtime.reasoning.task import DIGITS, MAX_OPS, MOD, OPS, Problem, solve
 
 PAD, NL, EOS = " ", "\n", "$"
 TOKENIZER = CharTokenizer(PAD + DIGITS + OPS + NL + EOS)
 PAD_ID, NL_ID, EOS_ID = (TOKENIZER.stoi[c] for c in (PAD, NL, EOS))
 STEP_STOP_IDS = (NL_ID, EOS_ID)  # stop tokens that end one step (for step-level search)
-PROMPT_LEN = 2 * MAX_OPS + 2  # the longest expression plus its newline
-# longest completion: lines of 2k-1 characters (k = MAX_OPS..1), each with its terminator
-MAX_COMPLETION_LEN = sum(2 * k for k in range(1, MAX_OPS + 1))
+NUM_LEN = len(str(MOD - 1))  # the widest number
+
+
+def max_line_len(n_ops: int) -> int:
+    """The longest line with ``n_ops`` operations (a single-digit right operand of ``*`` is
+    not assumed: the bound holds for any line a model may write)."""
+    return n_ops * (1 + NUM_LEN) + NUM_LEN
+
+
+PROMPT_LEN = max_line_len(MAX_OPS) + 1  # the longest expression plus its newline
+# longest completion: the lines with MAX_OPS - 1, ..., 0 operations, each with its terminator
+MAX_COMPLETION_LEN = sum(max_line_len(k) + 1 for k in range(MAX_OPS))
 BLOCK_SIZE = PROMPT_LEN + MAX_COMPLETION_LEN
 
 

@@ -5,7 +5,7 @@ al. 2023, arXiv 2305.20050): it labels each line of a solution and says exactly 
 went wrong. A step (line) is valid when it is the previous line with one operation
 ``a op b`` replaced by its result, the value of the whole expression is unchanged (so
 reducing ``3+4`` inside ``3+4*2`` is invalid, precedence broken), and the line is
-terminated properly: a line ended by ``$`` must be the answer (a single digit), a line
+terminated properly: a line ended by ``$`` must be the answer (a single number), a line
 ended by a newline must still contain an operation. Text after the last terminator (a
 completion cut off by the token budget) counts as an invalid step.
 """
@@ -17,12 +17,12 @@ from testtime.reasoning.tokenizer import EOS, NL
 
 
 def parse_answer(completion: str) -> int | None:
-    """The answer of a finished completion (its last line is a single digit and ends with
+    """The answer of a finished completion (its last line is a single number and ends with
     ``$``), else None."""
     if not completion.endswith(EOS):
         return None
-    last = completion[:-1].rsplit(NL, 1)[-1]
-    return int(last) if len(last) == 1 and last.isdigit() else None
+    parsed = tokenize_expr(completion[:-1].rsplit(NL, 1)[-1])
+    return parsed[0][0] if parsed is not None and not parsed[1] else None
 
 
 def is_correct(problem: Problem, completion: str) -> bool:
@@ -53,11 +53,11 @@ def check_step(prev: str, step: str) -> bool:
     if not step or step[-1] not in (NL, EOS):
         return False
     line, final = step[:-1], step[-1] == EOS
-    parsed_prev = tokenize_expr(prev)
-    if parsed_prev is None or tokenize_expr(line) is None:
+    parsed_prev, parsed_line = tokenize_expr(prev), tokenize_expr(line)
+    if parsed_prev is None or parsed_line is None:
         return False
     n_ops = len(parsed_prev[1])
-    if len(line) != len(prev) - 2 or (len(line) == 1) != final:
+    if len(parsed_line[1]) != n_ops - 1 or (n_ops == 1) != final:
         return False
     if evaluate(line) != evaluate(prev):
         return False
