@@ -1,10 +1,11 @@
 """Reference checkpoints shipped with the library, so that every machine starts from the same weights.
 
-The models that several notebooks *load* (the tiny reasoners, their verifiers, the RL policy,
-the Part II source ConvNet) are small: a few MB in all. Trained from scratch they differ from
-machine to machine (another CPU's vector width or another thread count changes the float
-rounding, and a few thousand optimiser steps amplify it), and the course's asserts would then
-depend on which machine trained them. So the library ships one trained copy of each, made by
+The models that notebooks *load* (the tiny reasoners, their verifiers, the RL policy, the Part
+II source ConvNet, notebook 09's jointly trained networks) are small: a few MB in all. Trained
+from scratch they differ from machine to machine (another CPU's vector width or another thread
+count changes the float rounding, and a few thousand optimiser steps amplify it), and the
+course's asserts would then depend on which machine trained them. So the library ships one
+trained copy of each, made by
 
     python -m testtime.checkpoints build        # retrain every reference into lib/testtime/shipped/
 
@@ -38,7 +39,7 @@ from testtime.cache import atomic_save, atomic_write_text, config_key, shipped_d
 
 # the modules that register references (imported by name: the core imports no part)
 PARTS = ("testtime.reasoning.sft", "testtime.search.trained", "testtime.rl.policies",
-         "testtime.tta.source")
+         "testtime.tta.source", "testtime.tta.joint_nets")
 MANIFEST = "manifest.json"
 
 
