@@ -167,11 +167,14 @@ def load_reasoner_losses(size: str = "small") -> list[float]:
 
 
 QUALITY_PROBLEMS = 32  # test-split problems per level used to measure a reference's quality
-# How far a retrained small reasoner may land from the shipped one. Measured: the shipped model
-# (2 torch threads) has pass@1 0.452 overall / 0.859 on levels 1-2 / 0.234 on levels 5-6; the
-# same recipe trained with 1 thread gives 0.539 / 0.945 / 0.387. Float rounding alone moves the
-# hard levels by 0.15: the recipe is not yet stable, which is why the models are shipped.
-QUALITY_BAND = {"pass@1": 0.12, "pass@1 levels 1-2": 0.1, "pass@1 levels 5-6": 0.2}
+# How far a retrained small reasoner may land from the shipped one. Measured (torch 2.13 CPU
+# wheel; pass@1 overall / levels 1-2 / levels 5-6): the shipped model (an Intel Xeon, 2 torch
+# threads) 0.452 / 0.859 / 0.234; the same recipe on the same machine with 1 thread 0.539 /
+# 0.945 / 0.387; on an AMD EPYC with 2 threads 0.566 / 0.969 / 0.313, with 1 thread 0.482 /
+# 0.965 / 0.219. Float rounding alone moves each number by up to 0.15: the recipe is not yet
+# stable, which is why the models are shipped; the band holds every run measured, and a broken
+# recipe (pass@1 near 0.1, a uniform guesser's) still falls far outside it.
+QUALITY_BAND = {"pass@1": 0.15, "pass@1 levels 1-2": 0.15, "pass@1 levels 5-6": 0.2}
 
 
 def reasoner_quality(result: dict[str, Any], size: str = "small") -> dict[str, float]:
