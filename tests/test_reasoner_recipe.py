@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -24,4 +25,6 @@ def test_runs_and_reports(monkeypatch):
             assert 0 <= v["majority"] <= 1 and 0 <= v["agree"] <= 1, v
     assert runs[0]["final_loss"] != runs[1]["final_loss"], "the seed should change the run"
     text = reasoner_recipe.report(runs, 4)
+    # the workers hand their runs over as JSON, which turns the level keys into strings
+    assert reasoner_recipe.report([json.loads(json.dumps(run)) for run in runs], 4) == text
     assert "pass@4" in text and "greedy" in text and "target +-0.03" in text, text

@@ -48,6 +48,7 @@ def run_one(seed: int, threads: int, problems: int, samples: int) -> dict:
     from testtime.reasoning.sft import build_model, reasoner_config, train_reasoner
     from testtime.reasoning.task import LEVELS, make_problems
     from testtime.reasoning.verify import parse_answer
+    from testtime.search.voting import majority_vote
 
     config = {**reasoner_config("small"), "train_seed": seed}
     start = time.time()
@@ -63,12 +64,11 @@ def run_one(seed: int, threads: int, problems: int, samples: int) -> dict:
     for problem, completions, (greedy_completion,) in zip(test, outs, greedy):
         answers = [parse_answer(c) for c in completions]
         n_right = sum(a == problem.answer for a in answers)
-        votes = collections.Counter(a for a in answers if a is not None)
         wrong = collections.Counter(a for a in answers if a is not None and a != problem.answer)
         rows[problem.level].append([
             n_right / samples,
             pass_at_k(samples, n_right, samples),
-            float(bool(votes) and votes.most_common(1)[0][0] == problem.answer),
+            float(majority_vote(answers) == problem.answer),
             max(wrong.values(), default=0) / samples,
             float(parse_answer(greedy_completion) == problem.answer),
         ])
