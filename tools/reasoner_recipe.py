@@ -39,10 +39,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def run_one(seed: int, threads: int, problems: int, samples: int) -> dict:
-    """Train the small recipe with ``train_seed=seed`` on ``threads`` threads; measure it."""
+    """Train the small recipe with ``train_seed=seed`` and measure it (``threads`` is recorded;
+    the worker process sets it, so that a caller's own thread count is left alone)."""
     import torch
 
-    torch.set_num_threads(threads)
     from testtime.reasoning.metrics import pass_at_k
     from testtime.reasoning.sampling import sample_solutions
     from testtime.reasoning.sft import build_model, reasoner_config, train_reasoner
@@ -121,6 +121,9 @@ def main() -> None:
                         help=argparse.SUPPRESS)  # the worker: one run, JSON on stdout
     args = parser.parse_args()
     if args.one:
+        import torch
+
+        torch.set_num_threads(args.one[1])
         print(json.dumps(run_one(*args.one, args.problems, args.samples)))
         return
     if args.jobs < 1:
