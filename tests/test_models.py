@@ -4,6 +4,7 @@ import torch.nn.functional as F
 
 from testtime.models import (
     ConvNet,
+    DecodeState,
     GPTConfig,
     TinyGPT,
     get_mixer,
@@ -26,12 +27,44 @@ def test_kv_cached_decoding_equals_full_recomputation(window):
     model = tiny(mixer_kwargs={} if window is None else {"window": window})
     x = torch.randint(0, 17, (3, 40), generator=torch.Generator().manual_seed(1))
     full, _ = model(x)
-    logits, state = model.step(x[:, :7])
-    pieces = [logits]
-    for t in range(7, 40, 3):  # chunks of 3, then single tokens at the end
-        logits, state = model.step(x[:, t : t + 3], state)
-        pieces.append(logits)
-    torch.testing.assert_close(torch.cat(pieces, 1), full, atol=1e-5, rtol=1e-4)
+    for chunk in (3, 1):  # several new tokens per call (masked), one per call (unmasked)
+        logits, state = model.step(x[:, :7])
+        pieces = [logits]
+        for t in range(7, 40, chunk):
+            logits, state = model.step(x[:, t : t + chunk], state)
+            pieces.append(logits)
+        torch.testing.assert_close(torch.cat(pieces, 1), full, atol=1e-5, rtol=1e-4)
+
+
+def test_kv_cache_states_are_values():
+    """Decoding twice from one state (two branches) or from a rolled-back state gives what a
+    full pass gives, although appends write into a shared buffer."""
+    model = tiny()
+    x = torch.randint(0, 17, (2, 24), generator=torch.Generator().manual_seed(1))
+    y = x.clone()
+    y[:, 12:] = (y[:, 12:] + 1) % 17
+    with torch.no_grad():
+        _, mid = model.step(x[:, :10])
+        _, mid = model.step(x[:, 10:12], mid)  # now in a buffer
+        state = mid
+        for t in range(12, 20):  # the newer state grows in the buffer `mid` shares
+            _, state = model.step(x[:, t : t + 1], state)
+        b, _ = model.step(y[:, 12:], mid)  # the older state branches off...
+        a, _ = model.step(x[:, 20:], state)  # ...and the newer one still holds its own keys
+        c, _ = model.step(x[:, 16:], DecodeState(16, [kv.truncate(16) for kv in state.layers]))
+    torch.testing.assert_close(b, model(y)[0][:, 12:], atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(a, model(x)[0][:, 20:], atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(c, model(x)[0][:, 16:], atol=1e-5, rtol=1e-4)
+    assert state.layers[0].keys.size(2) == 20  # the cache reports the tokens it holds
+
+
+def test_decoding_with_gradients_backpropagates():
+    model = tiny().train()
+    x = torch.randint(0, 17, (2, 12), generator=torch.Generator().manual_seed(2))
+    logits, state = model.step(x[:, :6])
+    more, _ = model.step(x[:, 6:], state)
+    (logits.sum() + more.sum()).backward()
+    assert all(p.grad is not None for p in model.parameters())
 
 
 def test_outputs_are_causal():

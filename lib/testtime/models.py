@@ -57,8 +57,8 @@ def get_mixer(name: str) -> MixerFactory:
 class CausalSelfAttention(nn.Module):
     """Multi-head causal softmax attention with a KV cache ("Attention Is All You Need").
 
-    ``window=w`` restricts each query to the ``w`` most recent keys (sliding-window attention);
-    the cache then keeps only those keys.
+    The state is a :class:`KVCache`. ``window=w`` restricts each query to the ``w`` most recent
+    keys (sliding-window attention); the state is then a ``(keys, values)`` pair of those keys.
     """
 
     def __init__(
@@ -69,19 +69,22 @@ class CausalSelfAttention(nn.Module):
             raise ValueError(f"n_embd={n_embd} is not valid; it must be divisible by n_head")
         if window is not None and window < 1:
             raise ValueError(f"window={window!r} is not valid; expected None or an int >= 1")
-        self.n_head, self.window = n_head, window
+        self.n_head, self.window, self.block_size = n_head, window, block_size
         self.qkv = nn.Linear(n_embd, 3 * n_embd, bias=False)
         self.proj = nn.Linear(n_embd, n_embd, bias=False)
 
     def forward(
-        self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None
-    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        self, x: torch.Tensor, state: KVCache | tuple[torch.Tensor, torch.Tensor] | None = None
+    ) -> tuple[torch.Tensor, KVCache | tuple[torch.Tensor, torch.Tensor]]:
         B, T, C = x.shape
         q, k, v = (
             t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
             for t in self.qkv(x).split(C, dim=2)
         )
-        if state is not None:
+        if self.window is None:
+            cache = KVCache(k, v) if state is None else state.append(k, v, self.block_size)
+            k, v = cache.keys, cache.values
+        elif state is not None:
             k, v = torch.cat([state[0], k], dim=2), torch.cat([state[1], v], dim=2)
         past = k.size(2) - T
         if past == 0 and self.window is None:
@@ -93,9 +96,53 @@ class CausalSelfAttention(nn.Module):
             if self.window is not None:
                 mask = mask & (i - j < self.window)
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-        if self.window is not None:
-            k, v = k[:, :, -self.window :], v[:, :, -self.window :]
-        return self.proj(y.transpose(1, 2).reshape(B, T, C)), (k, v)
+        y = self.proj(y.transpose(1, 2).reshape(B, T, C))
+        if self.window is None:
+            return y, cache
+        return y, (k[:, :, -self.window :], v[:, :, -self.window :])
+
+
+class _Storage:
+    """Key and value buffers ``(B, H, capacity, D)`` shared by the caches that grew in them;
+    ``filled`` positions hold the newest cache's keys."""
+
+    def __init__(self, keys: torch.Tensor, values: torch.Tensor, capacity: int) -> None:
+        B, H, n, D = keys.shape
+        self.keys, self.values = keys.new_empty(B, H, capacity, D), values.new_empty(B, H, capacity, D)
+        self.keys[:, :, :n], self.values[:, :, :n] = keys, values
+        self.filled = n
+
+
+@dataclass
+class KVCache:
+    """The keys and values ``(B, H, n, D)`` of the ``n`` tokens an attention layer has seen.
+
+    They are views of buffers with room for ``block_size`` positions, so appending a token writes
+    only its own keys: ``torch.cat`` would copy the whole cache at every decoding step (on a CPU,
+    half of the tiny reasoner's step time at 100 cached tokens; see ``benchmarks/decoding.py``).
+    A cache is still a value: appending to one that is not the newest in its buffer (a cache
+    rolled back or decoded from twice) first copies it to a buffer of its own. With gradients
+    on, appending concatenates, since autograd forbids writing into tensors it saved.
+    """
+
+    keys: torch.Tensor
+    values: torch.Tensor
+    storage: _Storage | None = field(default=None, repr=False)
+
+    def append(self, keys: torch.Tensor, values: torch.Tensor, capacity: int = 0) -> KVCache:
+        n, new = self.keys.size(2), self.keys.size(2) + keys.size(2)
+        if torch.is_grad_enabled() and (keys.requires_grad or self.keys.requires_grad):
+            return KVCache(torch.cat([self.keys, keys], 2), torch.cat([self.values, values], 2))
+        storage = self.storage
+        if storage is None or storage.filled != n or new > storage.keys.size(2):
+            storage = _Storage(self.keys, self.values, max(capacity, new))
+        storage.keys[:, :, n:new], storage.values[:, :, n:new] = keys, values
+        storage.filled = new
+        return KVCache(storage.keys[:, :, :new], storage.values[:, :, :new], storage)
+
+    def truncate(self, length: int) -> KVCache:
+        """The cache of the first ``length`` tokens (sharing this one's buffer)."""
+        return KVCache(self.keys[:, :, :length], self.values[:, :, :length], self.storage)
 
 
 class MLP(nn.Module):

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import torch
 
-from testtime.models import DecodeState, TinyGPT
+from testtime.models import DecodeState, KVCache, TinyGPT
 
 Drafter = Callable[[Sequence[int], int], list[int]]
 
@@ -95,15 +95,11 @@ def acceptance_distribution(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
 def truncate_state(state: DecodeState, length: int) -> DecodeState:
     """Roll a KV cache back to its first ``length`` positions (after rejected drafts).
 
-    Works for softmax-attention mixers, whose state is a ``(keys, values)`` pair per layer."""
-    layers = []
-    for layer in state.layers:
-        if not (isinstance(layer, tuple) and len(layer) == 2 and torch.is_tensor(layer[0])):
-            raise ValueError("truncate_state supports only attention (keys, values) states")
-        if layer[0].size(2) != state.pos:
-            raise ValueError("truncate_state does not support windowed attention caches")
-        layers.append((layer[0][:, :, :length], layer[1][:, :, :length]))
-    return DecodeState(length, layers)
+    Works for full softmax-attention mixers, whose state is a :class:`KVCache` per layer."""
+    if any(not isinstance(layer, KVCache) for layer in state.layers):
+        raise ValueError("truncate_state supports only full attention caches (KVCache states); "
+                         "windowed attention and fast-weight states cannot be rolled back")
+    return DecodeState(length, [layer.truncate(length) for layer in state.layers])
 
 
 @dataclass
