@@ -1,6 +1,9 @@
+import os
+import stat
+
 import torch
 
-from testtime.cache import atomic_save, config_key, load_or_train
+from testtime.cache import atomic_save, atomic_write_text, config_key, load_or_train
 
 
 def test_trains_once_then_loads(tmp_path):
@@ -48,6 +51,19 @@ def test_failed_training_leaves_nothing_behind(tmp_path):
 def test_atomic_save_leaves_no_temporary_files(tmp_path):
     atomic_save({"a": 1}, tmp_path / "x.pt")
     assert [p.name for p in tmp_path.iterdir()] == ["x.pt"]
+
+
+def test_atomic_writes_are_readable_by_others(tmp_path):
+    """Checkpoints get the permissions of a plain open() (not mkstemp's owner-only 0600): the
+    grader's sandboxed kernels run as other users and must read shipped and cached models."""
+    old = os.umask(0o022)
+    try:
+        atomic_save({"w": torch.ones(2)}, tmp_path / "a.pt")
+        atomic_write_text("{}", tmp_path / "b.json")
+    finally:
+        os.umask(old)
+    for name in ("a.pt", "b.json"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o644, name
 
 
 def test_bad_names_are_rejected(tmp_path):

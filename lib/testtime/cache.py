@@ -20,7 +20,7 @@ import tempfile
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
 import torch
 
@@ -58,32 +58,35 @@ def config_key(name: str, config: dict[str, Any]) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
-def atomic_save(obj: Any, path: Path) -> None:
-    """``torch.save`` to ``path`` so that readers see either nothing or the whole file."""
+def _atomic_write(path: Path, mode: str, write: Callable[[IO[Any]], None]) -> None:
+    """Write through ``write(handle)`` into a temporary file beside ``path``, then rename it
+    over ``path``, so that readers see the old file or the whole new one. The file gets the
+    permissions a plain ``open`` would give it (``mkstemp`` makes it owner-only): other users,
+    such as the grader's sandboxed kernels, must be able to read checkpoints."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(obj, handle)
+        with os.fdopen(fd, mode) as handle:
+            write(handle)
             handle.flush()
             os.fsync(handle.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_save(obj: Any, path: Path) -> None:
+    """``torch.save`` to ``path`` so that readers see either nothing or the whole file."""
+    _atomic_write(path, "wb", lambda handle: torch.save(obj, handle))
 
 
 def atomic_write_text(text: str, path: Path) -> None:
     """Write ``text`` to ``path`` atomically (readers see the old file or the new one)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    _atomic_write(path, "w", lambda handle: handle.write(text))
 
 
 def load_or_train(
