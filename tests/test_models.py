@@ -27,7 +27,7 @@ def test_kv_cached_decoding_equals_full_recomputation(window):
     model = tiny(mixer_kwargs={} if window is None else {"window": window})
     x = torch.randint(0, 17, (3, 40), generator=torch.Generator().manual_seed(1))
     full, _ = model(x)
-    for chunk in (3, 1):  # several new tokens per call (masked), one per call (unmasked)
+    for chunk in (3, 1):  # several new tokens per call, then one per call (how decoding runs)
         logits, state = model.step(x[:, :7])
         pieces = [logits]
         for t in range(7, 40, chunk):
