@@ -7,6 +7,7 @@ from testtime.models import (
     DecodeState,
     GPTConfig,
     TinyGPT,
+    apply_rope,
     get_mixer,
     sample_next,
     sequence_logprobs,
@@ -22,9 +23,9 @@ def tiny(**kw) -> TinyGPT:
     return TinyGPT(GPTConfig(**cfg)).eval()
 
 
-@pytest.mark.parametrize("window", [None, 5])
-def test_kv_cached_decoding_equals_full_recomputation(window):
-    model = tiny(mixer_kwargs={} if window is None else {"window": window})
+@pytest.mark.parametrize("mixer_kwargs", [{}, {"window": 5}, {"rope": True}])
+def test_kv_cached_decoding_equals_full_recomputation(mixer_kwargs):
+    model = tiny(mixer_kwargs=mixer_kwargs)
     x = torch.randint(0, 17, (3, 40), generator=torch.Generator().manual_seed(1))
     full, _ = model(x)
     for chunk in (3, 1):  # several new tokens per call, then one per call (how decoding runs)
@@ -147,7 +148,37 @@ def test_loss_ignores_masked_targets():
     torch.testing.assert_close(loss, expected)
 
 
+def test_rope_rotates_pairs_and_scores_depend_on_offsets_only():
+    g = torch.Generator().manual_seed(0)
+    q, k = torch.randn(2, 8, generator=g), torch.randn(2, 8, generator=g)
+    # from scratch: the RoFormer rotation of each pair (i, i + D/2) by position * 10000**(-2i/D)
+    pos = torch.tensor([3.0, 11.0])
+    theta = 10000.0 ** (-torch.arange(4) / 4)
+    angle = pos[:, None] * theta
+    x1, x2 = q[:, :4], q[:, 4:]
+    cos, sin = angle.cos(), angle.sin()
+    by_hand = torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], 1)
+    torch.testing.assert_close(apply_rope(q, pos.long()), by_hand)
+    torch.testing.assert_close(apply_rope(q, pos.long()).norm(dim=1), q.norm(dim=1))
+
+    def score(i: int, j: int) -> torch.Tensor:
+        return apply_rope(q[:1], torch.tensor([i])) @ apply_rope(k[:1], torch.tensor([j])).T
+
+    torch.testing.assert_close(score(7, 4), score(40, 37))  # the same offset, the same score
+    assert not torch.allclose(score(7, 4), score(7, 5))
+    # rotary attention sees the order of the prefix even without learned positions
+    x, shuffled = torch.tensor([[1, 2, 3, 4]]), torch.tensor([[3, 2, 1, 4]])
+    for rope, differs in ((False, False), (True, True)):
+        model = tiny(mixer_kwargs={"rope": rope}, pos_emb=False, n_layer=1)
+        last, last_shuffled = model(x)[0][0, -1], model(shuffled)[0][0, -1]
+        assert torch.allclose(last, last_shuffled, atol=1e-5) != differs
+
+
 def test_invalid_configs_and_inputs_are_rejected():
+    with pytest.raises(ValueError, match="window=5 is not valid with rope=True"):
+        tiny(mixer_kwargs={"rope": True, "window": 5})
+    with pytest.raises(ValueError, match="n_embd=6 is not valid"):
+        tiny(n_embd=6, n_head=2, mixer_kwargs={"rope": True})
     with pytest.raises(ValueError, match="mixer='nope' is not valid"):
         get_mixer("nope")
     with pytest.raises(ValueError, match="n_layer=0 is not valid"):

@@ -28,3 +28,4 @@ def test_runs_and_reports(monkeypatch):
     # the workers hand their runs over as JSON, which turns the level keys into strings
     assert reasoner_recipe.report([json.loads(json.dumps(run)) for run in runs], 4) == text
     assert "pass@4" in text and "greedy" in text and "target +-0.03" in text, text
+    assert "teacher's own accuracy" in text and "L6 0." in text, text

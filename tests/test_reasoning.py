@@ -2,6 +2,7 @@
 
 import itertools
 import random
+import re
 from math import comb
 
 import numpy as np
@@ -11,8 +12,11 @@ import torch
 from testtime.models import GPTConfig, TinyGPT
 from testtime.reasoning import (
     BLOCK_SIZE,
+    EOS,
     EOS_ID,
     LEVELS,
+    MAX_OPS,
+    NL,
     PAD_ID,
     PROMPT_LEN,
     TOKENIZER,
@@ -42,33 +46,45 @@ from testtime.reasoning import (
     target_completion,
     train_reasoner,
 )
+from testtime.reasoning.task import apply_op, tokenize_expr
 
 
 def brute_eval(expr: str) -> int:
-    # Python's own precedence on the integers, then mod 10 (a ring, so it commutes)
-    return eval(expr) % 10  # noqa: S307 - digits and +-* only
+    # each column on its own: Python's precedence on that column's digits, then mod 10 (a
+    # ring, so reducing at the end commutes with every operation)
+    numbers = re.findall(r"\d\d", expr)
+    columns = []
+    for k in range(2):
+        column_expr = re.sub(r"\d\d", "{}", expr.strip()).format(*(n[k] for n in numbers))
+        columns.append(eval(column_expr) % 10)  # noqa: S307 - digits and +-* only
+    return 10 * columns[0] + columns[1]
 
 
-def test_evaluate_matches_python_and_solution_ends_in_answer():
+def test_evaluate_matches_python_column_by_column_and_solution_ends_in_answer():
     rng = random.Random(0)
-    for level in range(1, 9):
+    for level in range(1, MAX_OPS + 1):
         for _ in range(50):
             p = make_problems(1, level, seed=rng.getrandbits(32), split="any")[0]
             assert p.answer == brute_eval(p.expr) == evaluate(p.expr)
             lines = solve(p.expr)
-            assert len(lines) == level and lines[-1] == str(p.answer)
+            assert len(lines) == level and lines[-1] == f"{p.answer:02d}"
             assert all(evaluate(line) == p.answer for line in lines)
-            lengths = [len(line) for line in lines]
-            assert lengths == [2 * (level - i) + 1 for i in range(1, level + 1)]
+            assert [len(line) for line in lines] == [3 * (level - i) + 2 for i in range(1, level + 1)]
 
 
-def test_canonical_order_and_reduce_at():
-    assert solve("3+4*2-5") == ["3+8-5", "1-5", "6"]
-    assert solve("2-3-4") == ["9-4", "5"]  # left to right, not 2-(3-4)
-    assert reduce_at("3+4*2-5", 2) == "3+4*7"
-    assert evaluate("3+") is None and evaluate("33") is None and evaluate("") is None
+def test_column_arithmetic_and_canonical_order():
+    assert apply_op(37, "+", 45) == 72 and apply_op(37, "*", 45) == 25
+    assert apply_op(3, "-", 45) == 68  # 0-4 -> 6, 3-5 -> 8: no borrow between columns
+    with pytest.raises(ValueError, match="op="):
+        apply_op(3, "/", 4)
+    assert solve("37+45*12-08") == ["37+40-08", "77-08", "79"]
+    assert solve("20-30-40") == ["90-40", "50"]  # left to right, not 20-(30-40)
+    assert reduce_at("37+45*12-08", 2) == "37+45*14"
+    assert tokenize_expr("  37+08") == ([37, 8], ["+"])  # alignment padding is not part of it
+    for bad in ("7+08", "370+08", "37++08", "+37", "37+", "", "37 +08", "3a"):
+        assert tokenize_expr(bad) is None and evaluate(bad) is None, bad
     with pytest.raises(ValueError, match="i="):
-        reduce_at("3+4", 1)
+        reduce_at("37+08", 1)
 
 
 def test_make_problems_is_deterministic_and_respects_split():
@@ -83,19 +99,23 @@ def test_make_problems_is_deterministic_and_respects_split():
     fraction = np.mean([split_of(p.expr) == "test" for p in make_problems(500, 5, split="any")])
     assert 0.12 < fraction < 0.28
     assert make_problems(5, seed=1) != make_problems(5, seed=2)
+    answers = {p.answer for p in make_problems(2000, 3, seed=0, split="any")}
+    assert len(answers) == 100  # every value below MOD is an answer
 
 
 def test_bad_arguments_raise_value_errors():
     with pytest.raises(ValueError, match="split="):
         make_problems(1, split="dev")
     with pytest.raises(ValueError, match="level="):
-        make_problems(1, 9)
+        make_problems(1, MAX_OPS + 1)
     with pytest.raises(ValueError, match="n="):
         make_problems(0)
     with pytest.raises(ValueError, match="size="):
         reasoner_config("huge")
     with pytest.raises(ValueError, match="k="):
         pass_at_k(4, 1, 5)
+    with pytest.raises(ValueError, match="line="):
+        format_prompt("01+" * (MAX_OPS + 1) + "01")
 
 
 def test_prompt_format_and_sft_targets():
@@ -112,43 +132,56 @@ def test_prompt_format_and_sft_targets():
         # the model input is the sequence shifted by one
         seq = TOKENIZER.encode(format_prompt(p.expr) + target)
         assert x[i, : len(seq) - 1].tolist() == seq[:-1]
+        # every line, prompt and solution, is right-aligned to the same width
+        lines = (format_prompt(p.expr) + target).split(NL)
+        assert {len(line) for line in lines} == {PROMPT_LEN - 1, PROMPT_LEN}
+        assert [line.strip(" $") for line in lines] == [p.expr, *solve(p.expr)]
     # the longest problem fits in the block
-    longest = Problem("1+" * 8 + "1", 9, 8)
+    longest = Problem("01+" * MAX_OPS + "01", 7, MAX_OPS)
     x, _ = encode_examples([longest])
     assert x.shape[1] + 1 == BLOCK_SIZE
 
 
 def test_verifiers_on_constructed_cases():
-    p = Problem("3+4*2-5", 6, 3)
-    good = "3+8-5\n1-5\n6$"
+    p = Problem("37+45*12-08", 79, 3)
+    good = target_completion(p)
     assert is_correct(p, good) and first_error(p, good) is None
     assert step_labels(p, good) == [True, True, True]
-    assert split_steps(good) == ["3+8-5\n", "1-5\n", "6$"]
-    # precedence broken at step 0: 3+4 reduced before 4*2
-    assert first_error(p, "7*2-5\n4-5\n9$") == 0 and not is_correct(p, "7*2-5\n4-5\n9$")
-    # arithmetic slip at step 1, then locally valid steps: the prefix labels stay False
-    assert step_labels(p, "3+8-5\n2-5\n7$") == [True, False, False]
+    assert [s.strip() for s in split_steps(good)] == ["37+40-08", "77-08", "79$"]
+
+    def completion(*lines: str) -> str:  # aligned the way the model writes
+        return "".join(f"{line.rjust(PROMPT_LEN - 1)}{NL}" for line in lines[:-1]) + (
+            lines[-1].rjust(PROMPT_LEN - 1) + EOS if not lines[-1].endswith(NL) else lines[-1])
+
+    # precedence broken at step 0: 37+45 reduced before 45*12
+    assert first_error(p, completion("72*12-08", "24-08", "26")) == 0
+    # a slip at step 1, then locally valid steps: the prefix labels stay False
+    assert step_labels(p, completion("37+40-08", "78-08", "70")) == [True, False, False]
     # a wrong route that lands on the right answer: outcome right, process wrong
-    lucky = "3+8-5\n2-6\n6$"  # 2-6 has the right value but is no reduction
+    lucky = completion("37+40-08", "78-09", "79")  # 78-09 has the right value, no reduction
     assert is_correct(p, lucky) and first_error(p, lucky) == 1
-    # reducing 8-5 first is a valid step too: 3+(8-5) has the same value
-    assert first_error(p, "3+8-5\n3+3\n6$") is None
+    # reducing 40-08 first is a valid step too: 37+(40-08) has the same value
+    assert first_error(p, completion("37+40-08", "37+42", "79")) is None
     # skipping a step (two operations at once) is invalid
-    assert first_error(p, "1-5\n6$") == 0
+    assert first_error(p, completion("77-08", "79")) == 0
     # a valid reduction in a non-canonical order is valid
-    assert check_step("1*2+3*3", "1*2+9\n") and check_step("1*2+3*3", "2+3*3\n")
+    assert check_step("11*22+33*04", "11*22+02\n") and check_step("11*22+33*04", "22+33*04\n")
     # stopping early, or not stopping at the answer
-    assert first_error(p, "3+8-5$") == 0 and parse_answer("3+8-5$") is None
-    assert first_error(p, "3+8-5\n1-5\n6\n") == 2
+    assert first_error(p, completion("37+40-08")) == 0
+    assert parse_answer(completion("37+40-08")) is None
+    assert first_error(p, completion("37+40-08", "77-08", "79\n")) == 2
     # a cut-off completion: the unterminated tail is the invalid step, no answer
-    assert first_error(p, "3+8-5\n1-") == 1 and parse_answer("3+8-5\n1-") is None
+    cut = completion("37+40-08", "77-08\n")[:-3]
+    assert first_error(p, cut) == 1 and parse_answer(cut) is None
     # a valid unfinished prefix has no error yet
-    assert first_error(p, "3+8-5\n") is None and not is_correct(p, "3+8-5\n")
-    assert parse_answer("6$") == 6 and parse_answer("x$") is None and parse_answer("") is None
+    prefix = completion("37+40-08\n")
+    assert first_error(p, prefix) is None and not is_correct(p, prefix)
+    assert parse_answer("79$") == 79 and parse_answer("  79$") == 79
+    assert parse_answer("7$") is None and parse_answer("x$") is None and parse_answer("") is None
 
 
 def test_canonical_solutions_pass_every_verifier():
-    for p in make_problems(30, range(1, 9), seed=5, split="any"):
+    for p in make_problems(30, range(1, MAX_OPS + 1), seed=5, split="any"):
         c = target_completion(p)
         assert is_correct(p, c) and first_error(p, c) is None
 
@@ -167,8 +200,8 @@ def test_pass_at_k_matches_brute_force_enumeration():
 
 
 def test_pass_at_k_by_level_and_correctness():
-    problems = [Problem("1+1", 2, 1), Problem("1+1*1", 2, 2)]
-    completions = [["2$", "3$", "2$", "1\n"], ["3$", "3$", "3$", "2$"]]
+    problems = [Problem("01+01", 2, 1), Problem("01+01*01", 2, 2)]
+    completions = [["02$", "03$", "02$", "01\n"], ["03$", "03$", "03$", "02$"]]
     corr = correctness(problems, completions)
     assert corr.tolist() == [[True, False, True, False], [False, False, False, True]]
     by = pass_at_k_by_level(problems, corr, [1, 4])
@@ -205,8 +238,9 @@ def test_sampling_helpers_are_reproducible_and_consistent_with_generate():
 
 def test_sample_continuations_stop_at_one_step():
     model = _tiny_model()
-    p = Problem("3+4*2-5", 6, 3)
-    prefixes = ["", "3+8-5\n", "3+8-5\n1-5\n", "3+8-5\n"]
+    p = Problem("37+45*12-08", 79, 3)
+    first, second = (line.rjust(PROMPT_LEN - 1) + NL for line in solve(p.expr)[:2])
+    prefixes = ["", first, first + second, first]
     new = sample_continuations(model, [p] * 4, prefixes, generator=torch.Generator().manual_seed(0))
     assert len(new) == 4
     for text in new:
@@ -240,28 +274,3 @@ def test_sizes_make_a_larger_model():
     large = build_model(reasoner_config("large")).num_params()
     assert large >= 3 * small
     assert reasoner_config("small")["model"]["block_size"] == BLOCK_SIZE
-
-
-def test_numbers_of_several_digits(monkeypatch):
-    from testtime.reasoning import task
-
-    assert task.tokenize_expr("3+4*2") == ([3, 4, 2], ["+", "*"])
-    monkeypatch.setattr(task, "MOD", 100)  # the parser, solver and verifier read MOD at call time
-    assert task.tokenize_expr("37+4*8-15") == ([37, 4, 8, 15], ["+", "*", "-"])
-    for bad in ("07+1", "100", "3++4", "+3", "3+", "", "3 + 4"):
-        assert task.tokenize_expr(bad) is None, bad
-    assert task.render([37, 4, 8, 15], ["+", "*", "-"]) == "37+4*8-15"
-    assert solve("37+4*8-15") == ["37+32-15", "69-15", "54"]
-    assert evaluate("99*9+5") == (99 * 9 + 5) % 100 == 96
-    p = Problem("37+4*8-15", 54, 3)
-    assert is_correct(p, "37+32-15\n69-15\n54$") and parse_answer("54$") == 54
-    assert first_error(p, "37+32-15\n59-15\n44$") == 1  # a carry dropped
-    assert first_error(p, "37+32-15\n69-15\n54\n") == 2  # the answer must end the completion
-    assert check_step("37+32-15", "37+17\n")  # any order that keeps the value is valid
-    assert not check_step("37-32+15", "37-47\n")  # 37-(32+15) changes the value
-    rng = random.Random(0)
-    for _ in range(200):
-        expr = task.random_expr(4, rng)
-        nums, ops = task.tokenize_expr(expr)
-        assert all(b < task.MUL_LIMIT for op, b in zip(ops, nums[1:]) if op == "*")
-        assert evaluate(expr) == eval(expr) % 100 and solve(expr)[-1] == str(evaluate(expr))  # noqa: S307

@@ -6,6 +6,8 @@ import pytest
 import torch
 
 from testtime.reasoning import (
+    NL,
+    PROMPT_LEN,
     Problem,
     evaluate,
     first_error,
@@ -14,6 +16,7 @@ from testtime.reasoning import (
     solve,
     split_steps,
     step_labels,
+    target_completion,
 )
 from testtime.search import Completion, aggregate, mc_step_labels, outcome_labels
 from testtime.search.verifiers import LabelledSolution, ValueModel, Verifier, train_value_model
@@ -36,12 +39,17 @@ class OraclePolicy:
         out = []
         for prefix in prefixes:
             last = prefix.rstrip("\n").rsplit("\n", 1)[-1].strip()
-            lines = solve(last) if len(last) > 1 else [last]
+            lines = solve(last) if any(op in last for op in "+-*") else [last]
             if float(torch.rand((), generator=generator)) < self.p_fail:
-                lines = lines[:-1] + [str((int(lines[-1]) + 1) % 10)]
-            text = "\n".join(lines) + "$"
+                lines = lines[:-1] + [f"{(int(lines[-1]) + 1) % 100:02d}"]
+            text = aligned(lines)
             out.append(Completion(text, len(text), True))
         return out
+
+
+def aligned(lines: list[str]) -> str:
+    """Solution lines in the model's format: right-aligned, newlines, ``$`` at the end."""
+    return NL.join(line.rjust(PROMPT_LEN - 1) for line in lines) + "$"
 
 
 def corrupt(problem: Problem, at: int) -> str:
@@ -49,13 +57,14 @@ def corrupt(problem: Problem, at: int) -> str:
     value (so every later step is wrong in value too)."""
     lines = solve(problem.expr)
     line = lines[at]
-    bad = str((int(line[0]) + 1) % 10) + line[1:]
+    bad = line[:-1] + str((int(line[-1]) + 5) % 10)  # the last number's units digit + 5
     assert evaluate(bad) != evaluate(line)
-    return "\n".join(lines[:at] + [bad] + [solve(bad)[i] if len(bad) > 1 else bad
-                                             for i in range(len(lines) - at - 1)]) + "$"
+    later = solve(bad)[: len(lines) - at - 1] if len(bad) > 2 else []
+    return aligned(lines[:at] + [bad] + later)
 
 
-CASES = [Problem("3+4*2-5", evaluate("3+4*2-5"), 3), Problem("9*9-1+2*3", evaluate("9*9-1+2*3"), 4)]
+CASES = [Problem(e, evaluate(e), e.count("+") + e.count("-") + e.count("*"))
+         for e in ("37+45*12-08", "19*09-21*03+32")]
 
 
 @pytest.mark.parametrize("p_fail", [0.0, 0.5])
@@ -63,7 +72,7 @@ def test_mc_labels_match_oracle(p_fail):
     prompts, completions, rows = [], [], []
     for prob in CASES:
         for at in [None, 0, 1, 2]:
-            good = "\n".join(solve(prob.expr)) + "$"
+            good = target_completion(prob)
             completions.append(good if at is None else corrupt(prob, at))
             prompts.append(format_prompt(prob.expr))
             rows.append(prob)
@@ -132,7 +141,7 @@ def _tiny_lm(seed):
     from testtime.reasoning import TOKENIZER
 
     torch.manual_seed(seed)
-    return TinyGPT(GPTConfig(vocab_size=TOKENIZER.vocab_size, block_size=32, n_layer=1,
+    return TinyGPT(GPTConfig(vocab_size=TOKENIZER.vocab_size, block_size=64, n_layer=1,
                              n_head=2, n_embd=16)).eval()
 
 
@@ -209,7 +218,7 @@ def test_checker_and_hybrid_labels():
     for prob in CASES:
         for at in [None, 0, 1, 2]:
             rows.append(prob)
-            comps.append("\n".join(solve(prob.expr)) + "$" if at is None else corrupt(prob, at))
+            comps.append(target_completion(prob) if at is None else corrupt(prob, at))
     comps[-1] = comps[-1][:-3]  # a cut-off completion: its unterminated tail is a wrong step
     labels = checker_step_labels(rows, comps)
     assert labels == [[float(x) for x in step_labels(p, c)] for p, c in zip(rows, comps)]
@@ -245,11 +254,12 @@ def test_markov_rows_and_verifier():
     from testtime.search.verifiers import ImplicitValueModel
 
     prob = CASES[1]
-    good = "\n".join(solve(prob.expr)) + "$"
+    good = target_completion(prob)
     bad = corrupt(prob, 1)
     prompt = format_prompt(prob.expr)
     assert states(prompt, split_steps(good)) == [prob.expr] + solve(prob.expr)[:-1]
-    assert states(prompt + solve(prob.expr)[0] + "\n", ["x"]) == [solve(prob.expr)[0]]
+    first = solve(prob.expr)[0]
+    assert states(prompt + first.rjust(PROMPT_LEN - 1) + NL, ["x"]) == [first]
     labels = checker_step_labels([prob, prob], [good, bad])
     rows = markov_rows([prompt] * 2, [good, bad], labels, state_prompt)
     steps_bad = split_steps(bad)
@@ -291,10 +301,10 @@ def test_markov_verifier_memo_gives_the_same_scores():
     from testtime.search.trained import state_prompt
     from testtime.search.verifiers import ImplicitValueModel
 
-    sharp = ImplicitValueModel.from_lm(_tiny_lm(3), full=False, prompt_len=len(format_prompt("1")))
+    sharp = ImplicitValueModel.from_lm(_tiny_lm(3), full=False, prompt_len=len(format_prompt("01")))
     ver = MarkovVerifier(sharp, TOKENIZER, state_prompt, memo_size=4)
     prompts = [format_prompt(p.expr) for p in CASES]
-    steps = [split_steps("\n".join(solve(p.expr)) + "$") for p in CASES]
+    steps = [split_steps(target_completion(p)) for p in CASES]
     first = ver.score_steps(prompts, steps)
     assert ver.score_steps(prompts[:1], [steps[0][:2]])[0] == pytest.approx(first[0][:2])
     with torch.no_grad():

@@ -18,6 +18,9 @@ for ``--problems`` test-split problems per level, and prints per level:
 - greedy (T = 0) accuracy: far above pass@1, it says that sampling, not the policy's mode,
   makes most of the mistakes, so voting mostly recovers the mode.
 
+Above the tables: a uniform guesser's numbers, and the accuracy of the teacher whose
+solutions SFT imitates (``testtime.reasoning.teacher``), the pass@1 a faithful imitation has.
+
 The last lines give the spread of overall pass@1 across runs, against the target of issue
 "Part III: a reasoner with real headroom" (within +-0.03), and the per-run JSON goes to
 ``--out``. One 2-core run of the default grid takes 6 trainings; ``--jobs`` runs them side
@@ -84,12 +87,15 @@ def run_one(seed: int, threads: int, problems: int, samples: int) -> dict:
 
 def report(runs: list[dict], samples: int) -> str:
     from testtime.reasoning.task import MOD
+    from testtime.reasoning.teacher import teacher_accuracy
 
     answers = MOD  # the answer space: every value below MOD
     guess_k = 1 - (1 - 1 / answers) ** samples
-    lines = [f"uniform guesser over {answers} answers: pass@1 {1 / answers:.3f}, "
-             f"pass@{samples} {guess_k:.3f}, chance agreement {1 / answers:.3f}", ""]
     levels = sorted(runs[0]["levels"], key=int)
+    teacher = " ".join(f"L{lv} {teacher_accuracy(int(lv), n=2000):.2f}" for lv in levels)
+    lines = [f"uniform guesser over {answers} answers: pass@1 {1 / answers:.3f}, "
+             f"pass@{samples} {guess_k:.3f}, chance agreement {1 / answers:.3f}",
+             f"the SFT teacher's own accuracy (what imitation reaches at pass@1): {teacher}", ""]
     tables = (("pass@1", lambda v: v["pass@1"]), (f"pass@{samples}", lambda v: v["pass@k"]),
               (f"majority@{samples} - pass@1", lambda v: v["majority"] - v["pass@1"]),
               ("agreement on the commonest wrong answer", lambda v: v["agree"]),

@@ -59,17 +59,28 @@ class CausalSelfAttention(nn.Module):
 
     The state is a :class:`KVCache`. ``window=w`` restricts each query to the ``w`` most recent
     keys (sliding-window attention); the state is then a ``(keys, values)`` pair of those keys.
+    ``rope=True`` rotates queries and keys by their positions (:func:`apply_rope`), so attention
+    scores also see relative offsets.
     """
 
     def __init__(
-        self, n_embd: int, n_head: int, block_size: int = 0, window: int | None = None
+        self,
+        n_embd: int,
+        n_head: int,
+        block_size: int = 0,
+        window: int | None = None,
+        rope: bool = False,
     ) -> None:
         super().__init__()
-        if n_embd % n_head:
-            raise ValueError(f"n_embd={n_embd} is not valid; it must be divisible by n_head")
+        if n_embd % n_head or (rope and (n_embd // n_head) % 2):
+            raise ValueError(f"n_embd={n_embd} is not valid; it must be divisible by n_head "
+                             "(by 2 * n_head with rope=True)")
         if window is not None and window < 1:
             raise ValueError(f"window={window!r} is not valid; expected None or an int >= 1")
-        self.n_head, self.window, self.block_size = n_head, window, block_size
+        if window is not None and rope:  # the cropped cache no longer knows its positions
+            raise ValueError(f"window={window!r} is not valid with rope=True; expected None")
+        self.n_head, self.window, self.rope = n_head, window, rope
+        self.block_size = block_size
         self.qkv = nn.Linear(n_embd, 3 * n_embd, bias=False)
         self.proj = nn.Linear(n_embd, n_embd, bias=False)
 
@@ -81,6 +92,10 @@ class CausalSelfAttention(nn.Module):
             t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
             for t in self.qkv(x).split(C, dim=2)
         )
+        if self.rope:  # the cache holds rotated keys, so only the new tokens are rotated
+            start = 0 if state is None else state.keys.size(2)
+            positions = torch.arange(start, start + T, device=x.device)
+            q, k = apply_rope(q, positions), apply_rope(k, positions)
         if self.window is None:
             cache = KVCache(k, v) if state is None else state.append(k, v, self.block_size)
             k, v = cache.keys, cache.values
@@ -143,6 +158,22 @@ class KVCache:
     def truncate(self, length: int) -> KVCache:
         """The cache of the first ``length`` tokens (sharing this one's buffer)."""
         return KVCache(self.keys[:, :, :length], self.values[:, :, :length], self.storage)
+
+
+def apply_rope(x: torch.Tensor, positions: torch.Tensor, base: float = 10000.0) -> torch.Tensor:
+    """Rotary position embedding of "RoFormer: Enhanced Transformer with Rotary Position
+    Embedding" (Su et al. 2021, arXiv 2104.09864, section 3.4.2), in the half-split layout of
+    GPT-NeoX and Llama: feature ``i`` of the first half and feature ``i`` of the second half of
+    each head (``x`` is ``(..., T, D)``) are rotated by the angle ``position * base**(-2i/D)``.
+    Rotating queries and keys alike makes their dot product depend on the positions only
+    through their difference.
+    """
+    half = x.size(-1) // 2
+    freqs = base ** (-torch.arange(half, device=x.device, dtype=torch.float32) / half)
+    angles = positions.float()[:, None] * freqs  # (T, D/2)
+    cos, sin = angles.cos().to(x.dtype), angles.sin().to(x.dtype)
+    x1, x2 = x[..., :half], x[..., half:]
+    return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)
 
 
 class MLP(nn.Module):

@@ -1,21 +1,28 @@
-"""The tiny reasoning task: arithmetic expressions mod 10, reduced one operation per line.
+"""The tiny reasoning task: expressions over two-digit numbers, reduced one operation per line.
 
-A problem is an expression over the digits 0-9 with ``+``, ``-`` and ``*`` (usual
-precedence, all arithmetic mod 10), for example ``3+4*2-5``. Its solution rewrites the
-expression one operation at a time until a single digit is left::
+A number is a pair of digits, and every operation works column by column, each column mod 10
+with no carries: ``37+45 = 72`` (3+4 = 7, 7+5 = 12 -> 2), ``37*45 = 25`` (3*4 = 12 -> 2,
+7*5 = 35 -> 5). A problem is an expression with ``+``, ``-`` and ``*`` (usual precedence), for
+example ``37+45*12-08``. Its solution rewrites the expression one operation at a time until a
+single number is left::
 
-    3+4*2-5      (the prompt)
-    3+8-5        (4*2 -> 8)
-    1-5          (3+8 -> 11 -> 1)
-    6            (1-5 -> -4 -> 6, the answer)
+    37+45*12-08  (the prompt)
+    37+40-08     (45*12 -> 40)
+    77-08        (37+40 -> 77)
+    79           (77-08 -> 79, the answer)
 
 Every line is a complete, simpler expression with the same value: a Markov state in the
 sense of "Atom of Thoughts for Markov LLM Test-Time Scaling" (arXiv 2502.12018), so a
 solver needs only the current line, never the history. The difficulty (``level``) is the
-number of operations. With ``MOD = 10`` every number is one digit, so each correct step
-shortens the line by exactly two characters; the parser, the solver and the step verifier
-also handle numbers of several digits (written without leading zeros, below ``MOD``), with the
-right operand of ``*`` always a single digit (``MUL_LIMIT``).
+number of operations.
+
+Why pairs of digits: answers come from ``MOD = 100`` values, so two wrong samples agree by
+chance about 1 % of the time and a uniform guesser solves little (with single digits it
+already had pass@16 = 0.81), while each column is still the mod-10 arithmetic a two-layer
+model learns reliably (carries between columns are what a tiny model does not). Mathematically
+the numbers are the ring (Z/10)^2, so precedence and every identity of ``+ - *`` still hold.
+Every number is written with exactly ``NUM_DIGITS`` digits (``08``), so each correct step
+shortens the line by three characters.
 
 Problems are drawn from an explicit ``random.Random`` seed; a fixed hash of the expression
 puts every expression in the ``"train"`` or the ``"test"`` split, so held-out problems are
@@ -30,19 +37,21 @@ from dataclasses import dataclass
 
 from testtime.runtime import check_choice
 
-MOD = 10
+BASE = 10  # each column of a number is a digit mod BASE
+NUM_DIGITS = 2  # columns per number
+MOD = BASE**NUM_DIGITS  # the number of possible answers
 OPS = "+-*"
 DIGITS = "0123456789"
-MUL_LIMIT = min(10, MOD)  # the right operand of ``*`` is drawn from 0..MUL_LIMIT-1
 LEVELS = (1, 2, 3, 4, 5, 6)  # the difficulty levels the course trains and evaluates on
-MAX_OPS = 8  # the prompt format has room for this many operations (levels 7-8: extrapolation)
+MAX_OPS = 6  # the prompt format has room for this many operations
 SPLITS = ("train", "test", "any")
 TEST_FRACTION = 0.2
 
 
 @dataclass(frozen=True)
 class Problem:
-    """One problem: the expression, its answer (a digit) and its level (number of ops)."""
+    """One problem: the expression, its answer (a number below ``MOD``) and its level (number
+    of operations)."""
 
     expr: str
     answer: int
@@ -50,17 +59,19 @@ class Problem:
 
 
 def tokenize_expr(expr: str) -> tuple[list[int], list[str]] | None:
-    """Split ``"3+4*2"`` into numbers ``[3, 4, 2]`` and operators ``["+", "*"]``.
+    """Split ``"37+45*08"`` into numbers ``[37, 45, 8]`` and operators ``["+", "*"]``.
 
-    Returns None when the text is not a well-formed expression: numbers (below ``MOD``, no
-    leading zeros) and operators alternating, starting and ending with a number.
+    Returns None when the text is not a well-formed expression: numbers of exactly
+    ``NUM_DIGITS`` digits and operators alternating, starting and ending with a number. Leading
+    spaces (the padding of a right-aligned line) are ignored.
     """
+    expr = expr.lstrip(" ")
     nums, ops, start = [], [], 0
     for i in range(len(expr) + 1):
         if i < len(expr) and expr[i] in DIGITS:
             continue
         token = expr[start:i]
-        if not token or (len(token) > 1 and token[0] == "0") or int(token) >= MOD:
+        if len(token) != NUM_DIGITS:
             return None
         nums.append(int(token))
         if i < len(expr):
@@ -72,16 +83,30 @@ def tokenize_expr(expr: str) -> tuple[list[int], list[str]] | None:
 
 
 def render(nums: list[int], ops: list[str]) -> str:
-    """The inverse of :func:`tokenize_expr`: ``[3, 4], ["+"]`` -> ``"3+4"``."""
-    return "".join(f"{op}{b}" for op, b in zip(ops, nums[1:])).join((str(nums[0]), ""))
+    """The inverse of :func:`tokenize_expr`: ``[37, 8], ["+"]`` -> ``"37+08"``."""
+    return "".join(f"{op}{b:0{NUM_DIGITS}d}" for op, b in zip(ops, nums[1:])).join(
+        (f"{nums[0]:0{NUM_DIGITS}d}", "")
+    )
+
+
+def digits(n: int) -> list[int]:
+    """The columns of a number, most significant first: ``37`` -> ``[3, 7]``."""
+    return [n // BASE**k % BASE for k in reversed(range(NUM_DIGITS))]
+
+
+def apply_digit_op(x: int, op: str, y: int) -> int:
+    """One column: ``x op y`` mod ``BASE``."""
+    if op not in OPS:
+        raise ValueError(f"op={op!r} is not valid; choose one of {list(OPS)}")
+    return (x + y if op == "+" else x - y if op == "-" else x * y) % BASE
 
 
 def apply_op(a: int, op: str, b: int) -> int:
-    if op == "+":
-        return (a + b) % MOD
-    if op == "-":
-        return (a - b) % MOD
-    return (a * b) % MOD
+    """``a op b`` column by column, without carries: ``apply_op(37, "*", 45) == 25``."""
+    value = 0
+    for x, y in zip(digits(a), digits(b)):
+        value = value * BASE + apply_digit_op(x, op, y)
+    return value
 
 
 def reduce_at(expr: str, i: int) -> str:
@@ -115,7 +140,8 @@ def solve(expr: str) -> list[str]:
 
 
 def evaluate(expr: str) -> int | None:
-    """The value of an expression mod ``MOD`` (``*`` before ``+``/``-``), or None if malformed."""
+    """The value of an expression (``*`` before ``+``/``-``, column by column), or None if
+    malformed."""
     parsed = tokenize_expr(expr)
     if parsed is None:
         return None
@@ -123,11 +149,14 @@ def evaluate(expr: str) -> int | None:
     terms, signs = [nums[0]], ["+"]
     for op, b in zip(ops, nums[1:]):
         if op == "*":
-            terms[-1] = terms[-1] * b % MOD
+            terms[-1] = apply_op(terms[-1], "*", b)
         else:
             terms.append(b)
             signs.append(op)
-    return sum(t if s == "+" else -t for t, s in zip(terms, signs)) % MOD
+    value = 0
+    for t, s in zip(terms, signs):
+        value = apply_op(value, s, t)
+    return value
 
 
 def split_of(expr: str) -> str:
@@ -136,12 +165,11 @@ def split_of(expr: str) -> str:
 
 
 def random_expr(level: int, rng: random.Random) -> str:
-    """A uniformly random expression with ``level`` operations (numbers in 0..MOD-1, the right
-    operand of ``*`` in 0..MUL_LIMIT-1)."""
+    """A uniformly random expression with ``level`` operations (numbers in 0..MOD-1)."""
     nums, ops = [rng.randrange(MOD)], []
     for _ in range(level):
         ops.append(rng.choice(OPS))
-        nums.append(rng.randrange(MUL_LIMIT if ops[-1] == "*" else MOD))
+        nums.append(rng.randrange(MOD))
     return render(nums, ops)
 
 
@@ -155,7 +183,7 @@ def make_problems(
     """``n`` problems per level (a level or a sequence of levels) from the given split.
 
     Deterministic for a given seed. Problems within a level may repeat only when the split
-    has fewer than ``n`` distinct expressions (level 1 has 300 in all).
+    has fewer than ``n`` distinct expressions (level 1 has 30,000 in all).
     """
     check_choice("split", split, SPLITS)
     if not isinstance(n, int) or n < 1:

@@ -1,15 +1,21 @@
-"""The character format of the tiny reasoner: fixed-width prompts, one step per line.
+"""The character format of the tiny reasoner: fixed-width lines, one step per line.
 
-A training sequence is the prompt, right-aligned in ``PROMPT_LEN`` characters and ended by a
-newline, then the solution lines, each ended by a newline except the last, which is ended
-by the end-of-sequence character ``$``::
+A training sequence is the prompt, then the solution lines; every line is right-aligned in
+``PROMPT_LEN - 1`` characters and ended by a newline, except the last, which is ended by the
+end-of-sequence character ``$``::
 
-    "         3+4*2-5\\n" + "3+8-5\\n1-5\\n6$"
-     <----- PROMPT_LEN ----->  <-- completion -->
+    prompt      "         37+45*12-08\\n"   (PROMPT_LEN = 21 characters)
+    completion  "            37+40-08\\n"
+                "               77-08\\n"
+                "                  79$"
 
 Every prompt has the same length, so prompts of different problems batch together in
-``TinyGPT.generate`` and every completion starts at position ``PROMPT_LEN``. Rows that stop
-early are padded with spaces (``PAD``) after the ``$``.
+``TinyGPT.generate`` and every completion starts at position ``PROMPT_LEN``. Right-aligning
+the solution lines too puts each column of a number at the same offset from the column above
+it on every line, so the copy-and-reduce pattern is the same at every step; with lines as long
+as their text, a small model trained for a fixed budget learned some line positions and not
+others, and how well depended on the seed. Rows that stop early are padded with spaces
+(``PAD``) after the ``$``.
 """
 
 from __future__ import annotations
@@ -19,37 +25,39 @@ from collections.abc import Sequence
 import torch
 
 from testtime.data import CharTokenizer
-from testtime.reasoning.task import DIGITS, MAX_OPS, MOD, OPS, Problem, solve
+from testtime.reasoning.task import DIGITS, MAX_OPS, NUM_DIGITS, OPS, Problem, solve
 
 PAD, NL, EOS = " ", "\n", "$"
 TOKENIZER = CharTokenizer(PAD + DIGITS + OPS + NL + EOS)
 PAD_ID, NL_ID, EOS_ID = (TOKENIZER.stoi[c] for c in (PAD, NL, EOS))
 STEP_STOP_IDS = (NL_ID, EOS_ID)  # stop tokens that end one step (for step-level search)
-NUM_LEN = len(str(MOD - 1))  # the widest number
 
 
-def max_line_len(n_ops: int) -> int:
-    """The longest line with ``n_ops`` operations (a single-digit right operand of ``*`` is
-    not assumed: the bound holds for any line a model may write)."""
-    return n_ops * (1 + NUM_LEN) + NUM_LEN
+def line_len(n_ops: int) -> int:
+    """The length of a line with ``n_ops`` operations (every number has ``NUM_DIGITS``)."""
+    return n_ops * (1 + NUM_DIGITS) + NUM_DIGITS
 
 
-PROMPT_LEN = max_line_len(MAX_OPS) + 1  # the longest expression plus its newline
-# longest completion: the lines with MAX_OPS - 1, ..., 0 operations, each with its terminator
-MAX_COMPLETION_LEN = sum(max_line_len(k) + 1 for k in range(MAX_OPS))
+PROMPT_LEN = line_len(MAX_OPS) + 1  # the longest expression plus its newline
+MAX_COMPLETION_LEN = MAX_OPS * PROMPT_LEN  # at most MAX_OPS lines, each as wide as the prompt
 BLOCK_SIZE = PROMPT_LEN + MAX_COMPLETION_LEN
 
 
+def align(line: str) -> str:
+    """A line right-aligned with ``PAD`` to ``PROMPT_LEN - 1`` characters."""
+    if len(line) > PROMPT_LEN - 1:
+        raise ValueError(f"line={line!r} is not valid; at most {MAX_OPS} operations fit")
+    return line.rjust(PROMPT_LEN - 1, PAD)
+
+
 def format_prompt(expr: str) -> str:
-    """``"3+4"`` -> ``"               3+4\\n"`` (right-aligned to ``PROMPT_LEN - 1``)."""
-    if len(expr) > PROMPT_LEN - 1:
-        raise ValueError(f"expr={expr!r} is not valid; at most {MAX_OPS} operations fit")
-    return expr.rjust(PROMPT_LEN - 1, PAD) + NL
+    """``"37+08"`` -> the aligned expression and a newline (``PROMPT_LEN`` characters)."""
+    return align(expr) + NL
 
 
 def format_solution(lines: Sequence[str]) -> str:
-    """Solution lines -> the completion text ``"l1\\nl2\\n...\\nanswer$"``."""
-    return NL.join(lines) + EOS
+    """Solution lines -> the completion text ``"l1\\nl2\\n...\\nanswer$"``, each aligned."""
+    return NL.join(align(line) for line in lines) + EOS
 
 
 def target_completion(problem: Problem) -> str:

@@ -7,13 +7,14 @@ went wrong. A step (line) is valid when it is the previous line with one operati
 reducing ``3+4`` inside ``3+4*2`` is invalid, precedence broken), and the line is
 terminated properly: a line ended by ``$`` must be the answer (a single number), a line
 ended by a newline must still contain an operation. Text after the last terminator (a
-completion cut off by the token budget) counts as an invalid step.
+completion cut off by the token budget) counts as an invalid step. The padding that
+right-aligns a line is not part of it.
 """
 
 from __future__ import annotations
 
 from testtime.reasoning.task import Problem, evaluate, reduce_at, tokenize_expr
-from testtime.reasoning.tokenizer import EOS, NL
+from testtime.reasoning.tokenizer import EOS, NL, PAD
 
 
 def parse_answer(completion: str) -> int | None:
@@ -52,7 +53,7 @@ def check_step(prev: str, step: str) -> bool:
     """Whether ``step`` (a line with its terminator) is a valid reduction of ``prev``."""
     if not step or step[-1] not in (NL, EOS):
         return False
-    line, final = step[:-1], step[-1] == EOS
+    line, final = step[:-1].lstrip(PAD), step[-1] == EOS
     parsed_prev, parsed_line = tokenize_expr(prev), tokenize_expr(line)
     if parsed_prev is None or parsed_line is None:
         return False

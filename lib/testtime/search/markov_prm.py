@@ -44,12 +44,12 @@ from testtime.search.verifiers import (
 def states(prompt: str, steps: Sequence[str], *, step_end: str = "\n", eos: str = "$",
            pad: str = " ") -> list[str]:
     """The state each step starts from: the last line of ``prompt`` for step 0, else the
-    previous step without its terminator."""
+    previous step without its terminator (either without the padding that aligns it)."""
     state = prompt.rstrip(step_end).rsplit(step_end, 1)[-1].strip(pad)
     out = []
     for step in steps:
         out.append(state)
-        state = step[:-1] if step and step[-1] in (step_end, eos) else step
+        state = (step[:-1] if step and step[-1] in (step_end, eos) else step).strip(pad)
     return out
 
 
