@@ -39,7 +39,7 @@ from testtime.reasoning.task import (
     tokenize_expr,
 )
 
-SLIP = 0.055  # per result digit and per other operation on the line
+SLIP = 0.06  # per result digit and per other operation on the line
 MISCONCEPTION_RATE = 0.65  # how often a misconceived product is written wrong
 N_MISCONCEPTIONS = 10  # of the 100 single-digit products
 MISCONCEPTIONS = frozenset(
@@ -82,7 +82,7 @@ def teacher_solve(expr: str, rng: random.Random) -> list[str]:
 def teacher_accuracy(level: int, n: int = 2000, seed: int = 0) -> float:
     """The fraction of ``n`` random problems of ``level`` the teacher answers right (a Monte
     Carlo estimate of what a model that imitates it reaches at pass@1). With the defaults,
-    levels 1-6: 0.95, 0.83, 0.63, 0.44, 0.29, 0.16 (3000 problems each)."""
+    levels 1-6: 0.95, 0.82, 0.62, 0.41, 0.25, 0.14 (3000 problems each)."""
     rng = random.Random(seed)
     problems: list[Problem] = make_problems(n, level, seed=seed, split="any")
     right = sum(tokenize_expr(teacher_solve(p.expr, rng)[-1])[0][0] == p.answer for p in problems)

@@ -18,6 +18,7 @@ from testtime.cache import load_or_train
 from testtime.models import TinyGPT
 from testtime.reasoning.sft import build_model, load_reasoner, reasoner_config
 from testtime.reasoning.task import Problem, make_problems
+from testtime.reasoning.tokenizer import PROMPT_LEN
 from testtime.reasoning.verify import is_correct
 from testtime.rl.rollouts import Rollout
 from testtime.rl.trainer import RLConfig, train_rl
@@ -25,8 +26,8 @@ from testtime.rl.trainer import RLConfig, train_rl
 # levels 1-2 are solved ~97% of the time (all-correct groups, no signal); 3-4 have
 # pass@1 ~0.2-0.4 and pass@16 ~0.9, where a verifier reward can move the policy
 RL_LEVELS = (3, 4)
-# the longest canonical completion of a level-4 problem: lines of 7, 5, 3, 1 chars + ends
-RL_MAX_NEW_TOKENS = 20
+# the longest completion of an RL level: one aligned line of PROMPT_LEN characters per step
+RL_MAX_NEW_TOKENS = max(RL_LEVELS) * PROMPT_LEN
 # lr 1e-4 with warmup: fresh Adam at >= 3e-4 degrades the converged SFT policy (measured)
 DEFAULT_RL = RLConfig(
     loss_type="grpo",
