@@ -5,9 +5,10 @@ working by hand makes:
 
 - **slips**: each digit of a step's result is replaced by another digit, drawn uniformly,
   with probability ``SLIP`` for every *other* operation on the line (each one distracts; the
-  last operation, alone on its line, is never slipped). Slips are random: two solutions of the same problem rarely slip in
-  the same place, so voting over samples removes them ("Self-Consistency Improves Chain of
-  Thought Reasoning in Language Models", Wang et al. 2023, arXiv 2203.11171).
+  last operation, alone on its line, is never slipped). Slips are random: two solutions of
+  the same problem rarely slip in the same place, so voting over samples removes them
+  ("Self-Consistency Improves Chain of Thought Reasoning in Language Models", Wang et al.
+  2023, arXiv 2203.11171).
 - **misconceptions**: for a fixed set of ``MISCONCEPTIONS`` single-digit products ``x*y`` the
   teacher believes the answer is ``(x*y + 5) mod 10`` and writes that with probability
   ``MISCONCEPTION_RATE`` (more often than the truth). They are systematic: a model that
