@@ -18,9 +18,9 @@ number of operations.
 
 Why pairs of digits: answers come from ``MOD = 100`` values, so two wrong samples agree by
 chance about 1 % of the time and a uniform guesser solves little (with single digits it
-already had pass@16 = 0.81), while each column is still the mod-10 arithmetic a two-layer
-model learns reliably (carries between columns are what a tiny model does not). Mathematically
-the numbers are the ring (Z/10)^2, so precedence and every identity of ``+ - *`` still hold.
+already had pass@16 = 0.81), while each column is still one-digit arithmetic mod 10: no carry
+couples the columns. Mathematically the numbers are the ring (Z/10)^2, so precedence and every
+identity of ``+ - *`` still hold.
 Every number is written with exactly ``NUM_DIGITS`` digits (``08``), so each correct step
 shortens the line by three characters.
 
