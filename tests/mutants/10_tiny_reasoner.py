@@ -33,7 +33,7 @@ if n - c <= k:
     "ex-step-verifier": [
         ('checks only that the value is unchanged, not that one operation was reduced', Edit(
             '''
-        and any(reduce_at(prev, j) == line for j in range(len(prev) // 2))
+        and any(reduce_at(prev, j) == line for j in range(n_ops))
 ''',
             '''
 
@@ -45,9 +45,9 @@ if n - c <= k:
             '''
 
 ''')),
-        ('ignores the terminator rule ($ exactly when the line is a single digit)', Edit(
+        ('ignores the terminator rule ($ exactly when no operation is left)', Edit(
             '''
-        and (end == "$") == (len(line) == 1)
+        and (end == "$") == (n_ops == 1)
 ''',
             '''
 
@@ -60,6 +60,20 @@ else:
 ''',
             '''
 
+''')),
+        ('keeps the alignment spaces as part of the line', Edit(
+            '''
+line, end = step[:-1].lstrip(" "), step[-1]
+''',
+            '''
+line, end = step[:-1], step[-1]
+''')),
+        ('only reduces the leftmost operation (rejects another valid order)', Edit(
+            '''
+        and any(reduce_at(prev, j) == line for j in range(n_ops))
+''',
+            '''
+        and reduce_at(prev, 0) == line
 ''')),
     ],
     "ex-sample": [

@@ -35,6 +35,7 @@ from testtime.reasoning.tokenizer import (
     encode_examples,
     encode_prompts,
     format_prompt,
+    format_solution,
     target_completion,
 )
 from testtime.reasoning.verify import (
@@ -50,7 +51,7 @@ __all__ = [
     "BLOCK_SIZE", "EOS", "EOS_ID", "LEVELS", "MAX_OPS", "NL", "NL_ID", "PAD", "PAD_ID",
     "PROMPT_LEN", "STEP_STOP_IDS", "TOKENIZER", "Problem", "check_step", "correctness",
     "decode_completion", "decode_completions", "encode_examples", "encode_prompts",
-    "evaluate", "first_error", "format_prompt", "generated_tokens", "generation_flops",
+    "evaluate", "first_error", "format_prompt", "format_solution", "generated_tokens", "generation_flops",
     "is_correct", "load_reasoner", "make_problems", "parse_answer", "pass_at_k",
     "pass_at_k_by_level", "reasoner_config", "reduce_at", "sample_continuations",
     "sample_solutions", "solve", "split_of", "split_steps", "step_labels", "target_completion",
