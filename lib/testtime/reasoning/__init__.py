@@ -30,6 +30,7 @@ from testtime.reasoning.tokenizer import (
     PROMPT_LEN,
     STEP_STOP_IDS,
     TOKENIZER,
+    align,
     decode_completion,
     decode_completions,
     encode_examples,
@@ -49,7 +50,7 @@ from testtime.reasoning.verify import (
 
 __all__ = [
     "BLOCK_SIZE", "EOS", "EOS_ID", "LEVELS", "MAX_OPS", "NL", "NL_ID", "PAD", "PAD_ID",
-    "PROMPT_LEN", "STEP_STOP_IDS", "TOKENIZER", "Problem", "check_step", "correctness",
+    "PROMPT_LEN", "STEP_STOP_IDS", "TOKENIZER", "Problem", "align", "check_step", "correctness",
     "decode_completion", "decode_completions", "encode_examples", "encode_prompts",
     "evaluate", "first_error", "format_prompt", "format_solution", "generated_tokens", "generation_flops",
     "is_correct", "load_reasoner", "make_problems", "parse_answer", "pass_at_k",

@@ -77,6 +77,12 @@ SEARCH_PRM: dict[str, Any] = {"levels": [3, 4, 5, 6], "head": "sharpened",
 # data, labelled by the exact step checker (the judge; PRM800K's human labels) and reading
 # each step from the line before it (the Markov state of Atom of Thoughts).
 STEP_PRM: dict[str, Any] = {**SEARCH_PRM, "label": "checker", "view": "markov"}
+# The judge PRM of notebook 12: the step PRM with a trainable copy of the reasoner in place of
+# the two-parameter sharpening ("implicit" head, as in "Free Process Rewards without Process
+# Labels"). Sharpening can only agree more strongly with the reasoner; a trainable copy can
+# learn from the checker's verdicts which steps the reasoner gets wrong (its misconceived
+# products), at twice the FLOPs per token read (policy and reference).
+JUDGE_PRM: dict[str, Any] = {**STEP_PRM, "head": "implicit", "steps": 800, "lr": 1e-3}
 
 
 def state_prompt(state: str) -> str:
@@ -244,7 +250,8 @@ def verifier_quality(config: dict[str, Any], result: dict[str, Any]) -> dict[str
 def _register_references() -> None:
     from testtime.checkpoints import Reference, register
 
-    for kind, overrides in (("orm", {}), ("prm", {}), ("prm", SEARCH_PRM), ("prm", STEP_PRM)):
+    for kind, overrides in (("orm", {}), ("prm", {}), ("prm", SEARCH_PRM), ("prm", STEP_PRM),
+                            ("prm", JUDGE_PRM)):
         config = verifier_config(kind, "small", **overrides)
         register(Reference(
             f"{kind}-small", config,
