@@ -220,7 +220,8 @@ def load_prm(policy_size: str = "small", *, device: torch.device | str = "cpu",
     ``overrides`` change the recipe (``RECIPES['prm']`` and ``PRM_OPTIONS``); notebooks that
     search with the PRM pass ``**SEARCH_PRM``; ``**STEP_PRM`` gives the checker-labelled
     Markov PRM (a :class:`~testtime.search.markov_prm.MarkovVerifier`, whose step scores
-    are prefix values, so ``aggregation`` does not apply to it)."""
+    are prefix values, so ``aggregation`` does not apply to it) and ``**JUDGE_PRM`` the same
+    with a trainable copy of the reasoner."""
     return _load("prm", policy_size, device, aggregation, verbose, overrides)
 
 
