@@ -289,6 +289,14 @@ def test_markov_rows_and_verifier():
     # differ by a few ulps of a probability near 0.7 (1.2e-7 measured with 2 threads), so
     # 1e-5 leaves a wide margin and still catches a wrong state or step (>1e-3 apart)
     assert local[1] == pytest.approx(expect, abs=1e-5)
+    # a leading empty step asks for the bare prompt's value (sequential_revisions does): it is
+    # no move, so it is valid (1.0), and the steps after it are judged from the same states
+    assert states(prompt, [""] + steps_bad)[1:] == states(prompt, steps_bad)
+    with_empty = ver.score_steps([prompt], [[""] + steps_bad])[0]
+    assert with_empty[0] == 1.0 and with_empty[1:] == pytest.approx(values[1], abs=1e-6)
+    assert ver.score_steps([prompt] * 2, [[""], []]) == [[0.0], [0.0]]  # no step: no answer
+    assert ver.score([prompt] * 3, [good, bad, ""]) == pytest.approx(
+        [values[0][-1], values[1][-1], 0.0])
     read, step_tokens = ver.tokens_read([prompt], [split_steps(good)])
     assert step_tokens == len(good) and step_tokens < read <= 3 * step_tokens
     with pytest.raises(ValueError, match="read_factor"):

@@ -44,12 +44,15 @@ from testtime.search.verifiers import (
 def states(prompt: str, steps: Sequence[str], *, step_end: str = "\n", eos: str = "$",
            pad: str = " ") -> list[str]:
     """The state each step starts from: the last line of ``prompt`` for step 0, else the
-    previous step without its terminator (either without the padding that aligns it)."""
+    previous step without its terminator (either without the padding that aligns it). An
+    empty step (``[""] + steps`` asks for the bare prompt's value) is no move: the state
+    stays."""
     state = prompt.rstrip(step_end).rsplit(step_end, 1)[-1].strip(pad)
     out = []
     for step in steps:
         out.append(state)
-        state = (step[:-1] if step and step[-1] in (step_end, eos) else step).strip(pad)
+        if step:
+            state = (step[:-1] if step[-1] in (step_end, eos) else step).strip(pad)
     return out
 
 
@@ -116,6 +119,8 @@ class MarkovVerifier:
         for r, (prompt, steps) in enumerate(zip(prompts, step_lists)):
             sts = states(prompt, steps, step_end=self.step_end, eos=self.eos, pad=self.pad)
             for i, (state, step) in enumerate(zip(sts, steps)):
+                if not step:  # no move: valid, vacuously (the empty product is 1)
+                    continue
                 ps.append(self.to_prompt(state))
                 ss.append(step)
                 where.append((r, i))
@@ -124,7 +129,8 @@ class MarkovVerifier:
     @torch.no_grad()
     def local_scores(self, prompts: Sequence[str], step_lists: Sequence[Sequence[str]], *,
                      cost: Cost | None = None) -> list[list[float]]:
-        """Per step, the probability that it is a valid move from the state before it."""
+        """Per step, the probability that it is a valid move from the state before it (1 for
+        an empty step, which is no move)."""
         ps, ss, where = self._rows(prompts, step_lists)
         # a (state, step) pair always gets the same score: a search that rescores its
         # prefixes every iteration only runs the model on the pairs it has not seen
@@ -137,7 +143,7 @@ class MarkovVerifier:
             probs = torch.sigmoid(self.model(idx.to(device)).float()).cpu()
             for key, p, row in zip(chunk, pos, probs):
                 self._memo[key] = float(row[p[0]])
-        out: list[list[float]] = [[0.0] * len(s) for s in step_lists]
+        out: list[list[float]] = [[1.0] * len(s) for s in step_lists]
         for key, (r, i) in zip(zip(ps, ss), where):
             out[r][i] = self._memo[key]
         if len(self._memo) > self.memo_size:
@@ -149,15 +155,26 @@ class MarkovVerifier:
 
     def score_steps(self, prompts: Sequence[str], step_lists: Sequence[Sequence[str]], *,
                     cost: Cost | None = None) -> list[list[float]]:
-        """Prefix values: ``V_i = prod_{j <= i} v_j`` (``[0.0]`` for an empty solution)."""
+        """Prefix values: ``V_i = prod_{j <= i} v_j``. An empty step (as in ``[""] + steps``,
+        which asks for the bare prompt's value) is no move, ``v = 1``; a solution without a
+        non-empty step has no answer: ``[0.0]`` for an empty list, zeros for ``[""]``."""
         out = []
-        for row in self.local_scores(prompts, step_lists, cost=cost):
+        for steps, row in zip(step_lists, self.local_scores(prompts, step_lists, cost=cost)):
+            if not any(steps):
+                out.append([0.0] * max(1, len(steps)))
+                continue
             value, values = 1.0, []
             for v in row:
                 value *= v
                 values.append(value)
-            out.append(values or [0.0])
+            out.append(values)
         return out
+
+    def score(self, prompts: Sequence[str], completions: Sequence[str], *,
+              cost: Cost | None = None) -> list[float]:
+        """The value of each whole completion: its last prefix value (0 without a step)."""
+        steps = [split_steps(c, self.step_end, self.eos) or [""] for c in completions]
+        return [values[-1] for values in self.score_steps(prompts, steps, cost=cost)]
 
     def tokens_read(self, prompts: Sequence[str], step_lists: Sequence[Sequence[str]],
                     ) -> tuple[int, int]:
